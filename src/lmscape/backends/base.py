@@ -1,0 +1,248 @@
+"""The backend contract: one small method set plus capability flags.
+
+A backend is batch-first: a list of requests in, a list of results back in the same
+order. The public methods (``generate``, ``stream``, ``loglikelihood``, ``embed``,
+``classify``) check the capability flags and then call the ``_``-prefixed method a
+backend implements. Callers never check flags themselves.
+
+Every result carries token usage and timings.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from lmscape.errors import CapabilityError
+
+Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Request:
+    """A generation request: either a raw ``prompt`` or chat ``messages``."""
+
+    prompt: str | None = None
+    messages: tuple[Message, ...] | list[Message] | None = None
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("a Request needs exactly one of prompt= or messages=")
+        if self.max_tokens < 0:
+            raise ValueError("max_tokens must be >= 0")
+
+    @property
+    def is_chat(self) -> bool:
+        return self.messages is not None
+
+    def cache_key(self) -> dict[str, Any]:
+        """A JSON-able description of everything that determines the output."""
+        return {
+            "prompt": self.prompt,
+            "messages": list(self.messages) if self.messages is not None else None,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "stop": list(self.stop),
+            "seed": self.seed,
+        }
+
+
+@dataclass(kw_only=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(kw_only=True)
+class Timings:
+    """Seconds. ``ttft_s`` is time to first token; ``tokens_per_s`` is output decode speed."""
+
+    total_s: float = 0.0
+    ttft_s: float | None = None
+    tokens_per_s: float | None = None
+
+    @classmethod
+    def measure(cls, start: float, first_token: float | None, n_out: int) -> Timings:
+        end = time.perf_counter()
+        total = end - start
+        ttft = (first_token - start) if first_token is not None else None
+        decode = end - first_token if first_token is not None else total
+        tps = (n_out - 1) / decode if n_out > 1 and decode > 0 else None
+        return cls(total_s=total, ttft_s=ttft, tokens_per_s=tps)
+
+
+@dataclass(kw_only=True)
+class Result:
+    """One generation."""
+
+    text: str
+    usage: Usage = field(default_factory=Usage)
+    timings: Timings = field(default_factory=Timings)
+    finish_reason: str = "stop"  # "stop" | "length"
+    model: str = ""
+
+
+@dataclass(kw_only=True)
+class StreamChunk:
+    """A piece of streamed output. The last chunk has ``done=True`` and usage/timings."""
+
+    text: str = ""
+    done: bool = False
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    timings: Timings | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoglikelihoodRequest:
+    """Score ``continuation`` given ``context`` (used to rank fixed choices)."""
+
+    context: str
+    continuation: str
+
+
+@dataclass(kw_only=True)
+class LoglikelihoodResult:
+    logprob: float  # sum of log-probabilities of the continuation tokens
+    n_tokens: int  # continuation tokens scored
+    is_greedy: bool  # every continuation token was the argmax
+    usage: Usage = field(default_factory=Usage)
+    timings: Timings = field(default_factory=Timings)
+
+
+@dataclass(kw_only=True)
+class EmbedResult:
+    vectors: Any  # numpy.ndarray, shape (n, dim), float32
+    usage: Usage = field(default_factory=Usage)
+    timings: Timings = field(default_factory=Timings)
+
+
+@dataclass(kw_only=True)
+class ClassifyResult:
+    probs: dict[str, float]  # label -> probability
+    label: str
+    timings: Timings = field(default_factory=Timings)
+
+
+class Backend(ABC):
+    """Base class for every backend.
+
+    Subclasses set the capability flags and implement the matching ``_`` methods.
+    ``model_id`` is the lmscape name used in results and reports.
+    """
+
+    name: ClassVar[str] = "base"
+    can_generate: ClassVar[bool] = False
+    can_stream: ClassVar[bool] = False
+    has_loglikelihood: ClassVar[bool] = False
+    can_embed: ClassVar[bool] = False
+    can_classify: ClassVar[bool] = False
+    is_local: ClassVar[bool] = False
+
+    model_id: str = ""
+
+    # -- public API: flag checks, then delegate -------------------------------------
+    def generate(self, requests: Sequence[Request]) -> list[Result]:
+        self._require("can_generate", "generate text")
+        requests = list(requests)
+        if not requests:
+            return []
+        results = self._generate(requests)
+        assert len(results) == len(requests), "backend returned the wrong number of results"
+        return results
+
+    def stream(self, request: Request) -> Iterator[StreamChunk]:
+        if self.can_stream:
+            return self._stream(request)
+        self._require("can_generate", "generate text")
+        return self._stream_fallback(request)
+
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        self._require("has_loglikelihood", "score continuations (loglikelihood)")
+        requests = list(requests)
+        if not requests:
+            return []
+        return self._loglikelihood(requests)
+
+    def embed(self, texts: Sequence[str]) -> EmbedResult:
+        self._require("can_embed", "compute embeddings")
+        return self._embed(list(texts))
+
+    def classify(self, texts: Sequence[str]) -> list[ClassifyResult]:
+        self._require("can_classify", "classify text")
+        return self._classify(list(texts))
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text``; backends with a tokenizer override this."""
+        return max(1, len(text) // 4)
+
+    @property
+    def context_length(self) -> int | None:
+        return None
+
+    def info(self) -> dict[str, Any]:
+        """Facts for reports: backend, model, flags, size on disk where known."""
+        return {
+            "backend": self.name,
+            "model": self.model_id,
+            "is_local": self.is_local,
+            "can_stream": self.can_stream,
+            "has_loglikelihood": self.has_loglikelihood,
+            "can_embed": self.can_embed,
+        }
+
+    def close(self) -> None:
+        """Release weights / connections. Safe to call twice."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- to implement ----------------------------------------------------------------
+    def _generate(self, requests: list[Request]) -> list[Result]:
+        raise NotImplementedError
+
+    def _stream(self, request: Request) -> Iterator[StreamChunk]:
+        raise NotImplementedError
+
+    def _loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        raise NotImplementedError
+
+    def _embed(self, texts: list[str]) -> EmbedResult:
+        raise NotImplementedError
+
+    def _classify(self, texts: list[str]) -> list[ClassifyResult]:
+        raise NotImplementedError
+
+    # -- helpers ---------------------------------------------------------------------
+    def _stream_fallback(self, request: Request) -> Iterator[StreamChunk]:
+        result = self._generate([request])[0]
+        yield StreamChunk(text=result.text)
+        yield StreamChunk(
+            done=True,
+            finish_reason=result.finish_reason,
+            usage=result.usage,
+            timings=result.timings,
+        )
+
+    def _require(self, flag: str, what: str) -> None:
+        if not getattr(self, flag):
+            raise CapabilityError(
+                f"backend {self.name!r} (model {self.model_id or '?'}) cannot {what}",
+                hint="pick a model whose backend supports it (see `lmscape models show ID`)",
+            )

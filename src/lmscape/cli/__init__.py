@@ -1,0 +1,1 @@
+"""The ``lmscape`` command line: one module per command group."""

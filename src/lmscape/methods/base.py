@@ -1,0 +1,49 @@
+"""The method contract. A method turns a batch of task items into predictions.
+
+    system "gemma-3-270m/few-shot-choice" = model gemma-3-270m + method few-shot-choice
+    system "yake"                          = no model + method yake
+
+Batch-first: ``predict`` receives a list of items and returns predictions in the same
+order. Each prediction carries its usage and timings so the runner can report latency,
+tokens/s and cost per item.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from lmscape.backends.base import Backend, Timings, Usage
+from lmscape.tasks.base import Item, Task
+
+
+@dataclass(kw_only=True)
+class Prediction:
+    output: Any  # label | list[str] keyphrases | reply text
+    usage: Usage = field(default_factory=Usage)
+    timings: Timings = field(default_factory=Timings)
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"ref_logprob": ..., "ref_tokens": ...}
+
+
+class Method(ABC):
+    name: ClassVar[str]
+    tasks: ClassVar[tuple[str, ...]]  # task names this method supports
+    needs_model: ClassVar[bool] = True
+    preferred_batch_size: ClassVar[int] = 16
+
+    def __init__(self, task: Task, model: Backend | None = None, **params: Any) -> None:
+        self.task = task
+        self.model = model
+        self.params = params
+
+    def cache_params(self) -> dict[str, Any]:
+        """Everything that changes outputs besides model, task version and item."""
+        return dict(self.params)
+
+    def fit(self, train_items: list[Item]) -> None:  # noqa: B027 - optional hook
+        """Train whatever the method trains (a classifier head); default: nothing."""
+
+    @abstractmethod
+    def predict(self, items: list[Item]) -> list[Prediction]:
+        """Predictions for ``items``, same order."""
