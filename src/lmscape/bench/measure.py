@@ -1,0 +1,170 @@
+"""Efficiency measurements: latency percentiles, peak RSS, model size, machine facts.
+
+Peak RSS comes from a sampler thread (psutil, every 20 ms) because the kernel's own
+high-water mark (``ru_maxrss``) cannot be reset between systems run in one process.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+
+
+def percentile(values: Iterable[float | None], q: float) -> float | None:
+    """The ``q``-th percentile (0-100) of the non-missing values, or None if there are none."""
+    data = [v for v in values if v is not None]
+    if not data:
+        return None
+    return float(np.percentile(np.asarray(data, dtype=float), q))
+
+
+def mean(values: Iterable[float | None]) -> float | None:
+    data = [v for v in values if v is not None]
+    return float(sum(data) / len(data)) if data else None
+
+
+class RssSampler:
+    """Samples this process's resident set size in a daemon thread.
+
+    ``take_peak()`` returns the peak since the previous call and starts a new window,
+    so each finished batch can be tagged with the memory it needed.
+    """
+
+    def __init__(self, interval_s: float = 0.02) -> None:
+        self._proc = psutil.Process()
+        self._interval = interval_s
+        self._lock = threading.Lock()
+        self._window_peak = self._proc.memory_info().rss
+        self._overall_peak = self._window_peak
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        rss = self._proc.memory_info().rss
+        with self._lock:
+            if rss > self._window_peak:
+                self._window_peak = rss
+            if rss > self._overall_peak:
+                self._overall_peak = rss
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._sample()
+
+    def start(self) -> RssSampler:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1)
+            self._thread = None
+        self._sample()
+
+    def take_peak(self) -> int:
+        """Peak RSS (bytes) since the last call; the next window starts at the current RSS."""
+        self._sample()
+        with self._lock:
+            peak = self._window_peak
+            self._window_peak = self._proc.memory_info().rss
+        return peak
+
+    @property
+    def peak(self) -> int:
+        """Peak RSS (bytes) since the sampler was created."""
+        self._sample()
+        with self._lock:
+            return self._overall_peak
+
+    def __enter__(self) -> RssSampler:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class CpuClock:
+    """Process CPU seconds (all threads, user + system) and wall seconds since a mark."""
+
+    def __init__(self) -> None:
+        self.mark()
+
+    def mark(self) -> None:
+        self._wall = time.perf_counter()
+        self._cpu = time.process_time()
+
+    def lap(self) -> tuple[float, float]:
+        """(wall_s, cpu_s) since the previous mark or lap; starts a new lap."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = (wall - self._wall, cpu - self._cpu)
+        self._wall, self._cpu = wall, cpu
+        return out
+
+
+def path_size_bytes(path: str | os.PathLike[str]) -> int | None:
+    """Size on disk of a file, or of every file under a folder; None if it does not exist."""
+    p = Path(path)
+    if p.is_file():
+        return p.stat().st_size
+    if p.is_dir():
+        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+    return None
+
+
+_SIZE_KEYS = ("size_bytes", "size_on_disk_bytes", "model_size_bytes", "file_size_bytes")
+_PATH_KEYS = ("path", "model_path", "weights_path", "file")
+
+
+def model_size_bytes(model: Any) -> int | None:
+    """Model size on disk from a backend's ``info()`` (a size field or a weights path)."""
+    if model is None:
+        return None
+    try:
+        info = model.info()
+    except Exception:  # noqa: BLE001 - a backend without info() has no known size
+        return None
+    for key in _SIZE_KEYS:
+        value = info.get(key)
+        if isinstance(value, int | float) and value > 0:
+            return int(value)
+    for key in _PATH_KEYS:
+        value = info.get(key)
+        if isinstance(value, str | os.PathLike) and value:
+            size = path_size_bytes(value)
+            if size:
+                return size
+    return None
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict[str, Any]:
+    """The facts shown beside measured rows: CPU model, cores, RAM, OS, Python."""
+    return {
+        "cpu": _cpu_model(),
+        "logical_cores": psutil.cpu_count(logical=True) or os.cpu_count() or 1,
+        "physical_cores": psutil.cpu_count(logical=False),
+        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "gpu": None,
+    }

@@ -1,0 +1,113 @@
+"""A small real task and a real classic method for exercising the runner on its own.
+
+The task reads a JSONL file of movie-review sentences; the method is VADER (rule-based,
+no model). Both follow the public contracts in ``tasks/base.py`` and ``methods/base.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lmscape.backends.base import Timings
+from lmscape.methods.base import Method, Prediction
+from lmscape.tasks.base import Item, Metric, Task
+
+SENTENCES = [
+    ("a gorgeous , witty , seductive movie .", "positive"),
+    ("the acting is dreadful and the plot is a mess .", "negative"),
+    ("one of the best films of the year .", "positive"),
+    ("boring , tedious and far too long .", "negative"),
+    ("a charming and heartfelt story .", "positive"),
+    ("i hated every minute of it .", "negative"),
+    ("an absolute delight from start to finish .", "positive"),
+    ("the worst script i have seen in years .", "negative"),
+    ("funny , moving and beautifully shot .", "positive"),
+    ("a dull , lifeless exercise in cliche .", "negative"),
+    ("smart , sharp and surprisingly sweet .", "positive"),
+    ("painfully unfunny and badly edited .", "negative"),
+]
+
+
+def write_jsonl(path: Path, n: int = 60) -> Path:
+    with path.open("w") as fh:
+        for i in range(n):
+            text, label = SENTENCES[i % len(SENTENCES)]
+            fh.write(json.dumps({"id": f"s{i:03d}", "text": f"{text} ({i})", "label": label}) + "\n")
+    return path
+
+
+class TinySentiment(Task):
+    name = "tiny-sentiment"
+    version = "1"
+    primary_metric = "accuracy"
+    labels = ("negative", "positive")
+    default_split = "dev"
+    train_split = "train"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def items(self, split: str | None = None, *, data_file: str | None = None,
+              text_col: str | None = None, label_col: str | None = None,
+              limit: int | None = None, seed: int = 7) -> Iterator[Item]:
+        rows = [json.loads(line) for line in Path(data_file or self.path).read_text().splitlines()]
+        if split == "train":
+            rows = rows[: len(rows) // 3]
+        for row in rows[:limit]:
+            yield Item(id=row["id"], text=row["text"], reference=row["label"])
+
+    def score(self, item: Item, output: Any) -> dict[str, float]:
+        return {"correct": float(output == item.reference)}
+
+    def aggregate(self, items, outputs, scores) -> dict[str, Metric]:
+        n = len(scores)
+        acc = sum(s["correct"] for s in scores) / n if n else 0.0
+        return {"accuracy": Metric(value=acc, n=n)}
+
+
+class Vader(Method):
+    """VADER compound score; ``threshold`` is tuned by ``fit`` on the train items."""
+
+    name = "vader"
+    tasks = ("tiny-sentiment",)
+    needs_model = False
+    preferred_batch_size = 8
+
+    def __init__(self, task, model=None, **params) -> None:
+        super().__init__(task, model, **params)
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        self.analyzer = SentimentIntensityAnalyzer()
+        self.threshold = 0.0
+        self.fitted_on = 0
+        self.calls = 0
+
+    def fit(self, train_items: list[Item]) -> None:
+        self.fitted_on = len(train_items)
+
+    def predict(self, items: list[Item]) -> list[Prediction]:
+        self.calls += 1
+        out = []
+        for item in items:
+            start = time.perf_counter()
+            score = self.analyzer.polarity_scores(item.text)["compound"]
+            label = "positive" if score >= self.threshold else "negative"
+            out.append(Prediction(output=label,
+                                  timings=Timings(total_s=time.perf_counter() - start)))
+        return out
+
+
+@dataclass
+class System:
+    name: str
+    method: Method
+    model_id: str | None = None
+
+
+def vader_system(task: Task, **params) -> System:
+    return System(name="vader", method=Vader(task, **params))
