@@ -39,7 +39,9 @@ class LmscapeGroup(TyperGroup):
         except LmscapeError as exc:
             if _debug["on"]:
                 raise
-            raise UserError(exc.one_line()) from exc
+            # Typer 0.2x vendors click and would box a ClickException; print one line.
+            UserError(exc.one_line()).show()
+            raise typer.Exit(UserError.exit_code) from exc
         except KeyboardInterrupt:
             err_console.print("interrupted")
             raise SystemExit(130) from None
