@@ -1,0 +1,118 @@
+"""The loaded catalog and the questions asked of it: by id or alias, by provider
+model name, and filters (access, parameter budget, runs offline here)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+from lmscape.catalog.schema import ModelEntry
+from lmscape.errors import ConfigError, NotFoundError
+
+_SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
+_COUNT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmbgt]?)\s*$", re.IGNORECASE)
+
+
+def parse_count(text: str | int | float) -> int:
+    """Parse a parameter count: ``1B``, ``500M``, ``1.3b``, ``7e9``, ``125k``, ``66000000``."""
+    if isinstance(text, int | float):
+        return int(text)
+    match = _COUNT.match(text.replace("_", "").replace(",", ""))
+    if not match:
+        raise ConfigError(
+            f"cannot read {text!r} as a parameter count",
+            hint="write a number with an optional suffix: 500M, 1.3B, 7e9",
+        )
+    return int(round(float(match.group(1)) * _SUFFIX[match.group(2).lower()]))
+
+
+def format_count(n: int | None) -> str:
+    """405000000000 -> '405B', 66000000 -> '66M', 14500000 -> '14.5M'."""
+    if n is None:
+        return "—"
+    for div, suffix in ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "k")):
+        if n >= div:
+            value = n / div
+            text = f"{value:.1f}" if value < 100 else f"{value:.0f}"
+            return text.removesuffix(".0") + suffix
+    return str(n)
+
+
+class Catalog:
+    """An ordered set of :class:`ModelEntry`, looked up by id or alias."""
+
+    def __init__(self, entries: Iterable[ModelEntry]) -> None:
+        self._entries: dict[str, ModelEntry] = {}
+        for entry in entries:
+            self._entries[entry.id] = entry
+        self._aliases: dict[str, str] = {}
+        for entry in self._entries.values():
+            for alias in entry.aliases:
+                if alias not in self._entries:
+                    self._aliases[alias] = entry.id
+
+    def __iter__(self) -> Iterator[ModelEntry]:
+        return iter(self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, model_id: object) -> bool:
+        return isinstance(model_id, str) and self._resolve(model_id) is not None
+
+    def ids(self) -> list[str]:
+        return list(self._entries)
+
+    def _resolve(self, model_id: str) -> str | None:
+        key = model_id.strip().lower()
+        if key in self._entries:
+            return key
+        return self._aliases.get(key)
+
+    def get(self, model_id: str) -> ModelEntry:
+        """The entry for an id or alias; unknown ids suggest the closest ones."""
+        resolved = self._resolve(model_id)
+        if resolved is None:
+            raise NotFoundError(
+                "model",
+                model_id,
+                [*self._entries, *self._aliases],
+                hint="run `lmscape models` to list them",
+            )
+        return self._entries[resolved]
+
+    def find_by_remote_name(self, name: str) -> ModelEntry | None:
+        """The entry whose remote run spec uses provider model ``name`` (or an alias)."""
+        for entry in self._entries.values():
+            if name in entry.remote_names:
+                return entry
+        resolved = self._resolve(name)
+        if resolved is not None and self._entries[resolved].remote_names:
+            return self._entries[resolved]
+        return None
+
+    def filter(
+        self,
+        *,
+        access: str | None = None,
+        size_class: str | None = None,
+        max_params: int | None = None,
+        runs_offline: bool | None = None,
+    ) -> list[ModelEntry]:
+        """Entries matching every given condition.
+
+        ``max_params`` keeps only entries whose parameter count is published and at most
+        that number (closed models that publish none are left out).
+        """
+        out = []
+        for entry in self._entries.values():
+            if access is not None and entry.access != access:
+                continue
+            if size_class is not None and entry.size_class != size_class:
+                continue
+            if max_params is not None and (entry.params is None or entry.params > max_params):
+                continue
+            if runs_offline is not None and entry.runs_offline != runs_offline:
+                continue
+            out.append(entry)
+        return out

@@ -1,0 +1,213 @@
+"""The catalog schema: pydantic models with ``extra="forbid"``.
+
+Every fact that is a number or a date carries its ``source`` (a URL, or a paper with
+the table it comes from) and ``as_of`` (the date the source stated it). A fact without
+a source fails validation.
+
+Conventions
+-----------
+- ``params`` is the parameter count as a plain number (405e9, not "405B").
+- Prices are USD per 1M tokens (``input_per_mtok``, ``output_per_mtok``).
+- Scores are recorded *as published*, but accuracies and F1 are written on a 0..1 scale
+  (a published 93.5% is ``0.935``); ``metric`` says what the number is and ``setting``
+  how it was obtained ("5-shot", "zero-shot", "fine-tuned", ...). ``split`` says which
+  part of the dataset ("dev", "test") where the paper says so.
+- Benchmarks are lowercase dataset ids: ``mmlu``, ``sst2``, ``glue``, ``hellaswag``...
+- ``arch`` holds the facts the memory estimate needs (layers, KV heads, head dim);
+  they come from the model's ``config.json`` or paper, named in ``arch.source``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+T = TypeVar("T")
+
+LOCAL_BACKENDS = frozenset({"llamacpp", "hf", "classic"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Sourced(_Strict):
+    """Base of every cited fact: ``source`` (URL or paper + table) and ``as_of`` (date)."""
+
+    source: str
+    as_of: dt.date
+
+    @field_validator("source")
+    @classmethod
+    def _check_source(cls, value: str) -> str:
+        value = value.strip()
+        if len(value) < 8:
+            raise ValueError("a source must be a URL or a paper citation (with table)")
+        return value
+
+
+class Fact(_Sourced, Generic[T]):
+    """One value with where it comes from."""
+
+    value: T
+    note: str | None = None
+
+
+class Price(_Sourced):
+    """List price in USD per 1M tokens."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+    note: str | None = None
+
+
+class Score(_Sourced):
+    """A published benchmark score (see the module docstring for the conventions)."""
+
+    benchmark: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    metric: str
+    value: float
+    setting: str
+    split: str | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _fraction_scale(self) -> Score:
+        if self.metric.startswith(("accuracy", "f1", "exact")) and not 0 <= self.value <= 1:
+            raise ValueError(
+                f"{self.metric} is written on a 0..1 scale (93.5% is 0.935), got {self.value}"
+            )
+        return self
+
+
+class Arch(_Sourced):
+    """Architecture facts for the memory estimate, all from ``source``.
+
+    ``kind`` is ``decoder`` (keeps a KV cache while generating), ``encoder`` (no KV
+    cache) or ``encoder-decoder``. ``sliding_window`` with ``global_layers`` describes
+    models whose other layers only attend to the last ``sliding_window`` tokens
+    (Gemma 3): their KV cache is capped at that window.
+    """
+
+    kind: Literal["decoder", "encoder", "encoder-decoder"]
+    layers: int = Field(gt=0)
+    hidden_size: int = Field(gt=0)
+    attention_heads: int = Field(gt=0)
+    kv_heads: int | None = Field(None, gt=0)
+    head_dim: int | None = Field(None, gt=0)
+    vocab_size: int | None = Field(None, gt=0)
+    sliding_window: int | None = Field(None, gt=0)
+    global_layers: int | None = Field(None, ge=0)
+
+    @property
+    def effective_kv_heads(self) -> int:
+        """KV heads; models without grouped-query attention have one per query head."""
+        return self.kv_heads or self.attention_heads
+
+    @property
+    def effective_head_dim(self) -> int:
+        return self.head_dim or self.hidden_size // self.attention_heads
+
+
+class RunSpec(_Strict):
+    """How to run a model: a backend registry name, a model, constructor options.
+
+    ``model`` is a weights locator for local backends (see ``backends/locate.py``) or
+    the provider's model name for remote ones. Options naming an environment variable
+    end in ``_env`` (``api_key_env: OPENAI_API_KEY``); the backend reads it.
+    """
+
+    backend: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+    note: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.backend in LOCAL_BACKENDS
+
+
+class ModelEntry(_Strict):
+    """One model and its cited facts."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    developer: str
+    access: Literal["closed", "open-weight"]
+    size_class: Literal["large", "small"]
+    licence: str
+    architecture: str
+    params_fact: Fact[int] | None = Field(None, alias="params")
+    context_fact: Fact[int] | None = Field(None, alias="context_window")
+    released: Fact[dt.date] | None = None
+    retired: dt.date | None = None
+    retired_source: str | None = None
+    price: Price | None = None
+    scores: list[Score] = Field(default_factory=list)
+    arch: Arch | None = None
+    run: RunSpec | None = None
+    also_runs: list[RunSpec] = Field(default_factory=list)
+    card: str | None = None
+    notes: str | None = None
+
+    _origin: str = PrivateAttr(default="built-in")
+
+    @field_validator("aliases")
+    @classmethod
+    def _lower_aliases(cls, v: list[str]) -> list[str]:
+        return [a.lower() for a in v]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelEntry:
+        if self.retired is not None and not self.retired_source:
+            raise ValueError("a retired date needs retired_source")
+        if self.params_fact is not None and self.params_fact.value <= 0:
+            raise ValueError("params must be positive")
+        return self
+
+    # --- plain accessors (the contract other packages use) ---------------------------
+    @property
+    def params(self) -> int | None:
+        return self.params_fact.value if self.params_fact else None
+
+    @property
+    def context_window(self) -> int | None:
+        return self.context_fact.value if self.context_fact else None
+
+    @property
+    def release_date(self) -> dt.date | None:
+        return self.released.value if self.released else None
+
+    @property
+    def origin(self) -> str:
+        """Which file this entry came from ("built-in" or a path)."""
+        return self._origin
+
+    @property
+    def runs_offline(self) -> bool:
+        """True when the entry runs locally and its weights are on this machine (cheap)."""
+        if self.run is None or not self.run.is_local:
+            return False
+        from lmscape.backends.locate import is_available
+
+        return is_available(self.run.model)
+
+    @property
+    def remote_names(self) -> list[str]:
+        """Provider model names this entry answers to (its remote run specs)."""
+        specs = [self.run, *self.also_runs] if self.run else list(self.also_runs)
+        return [s.model for s in specs if not s.is_local]
+
+    def score(self, benchmark: str) -> Score | None:
+        """The first published score on ``benchmark`` (lowercase id), if any."""
+        return next((s for s in self.scores if s.benchmark == benchmark.lower()), None)
+
+
+class CatalogFile(_Strict):
+    """The top level of a catalog YAML file."""
+
+    version: Literal[1] = 1
+    models: list[dict[str, Any]]
