@@ -1,0 +1,122 @@
+"""Loglikelihood scoring on a llama.cpp context with prefix KV-cache reuse.
+
+Scoring a continuation needs the logits at every position that predicts one of its
+tokens. ``Llama.scores`` is only filled with ``logits_all=True`` (which copies the whole
+vocabulary for every prompt token), so this module drives the context directly: it marks
+exactly the positions it needs as outputs in a ``llama_batch`` and reads each one with
+``llama_get_logits_ith``.
+
+Prefix reuse: the tokens held in the KV cache are those of the ``Llama`` object
+(``input_ids[:n_tokens]``). Before an item is scored, the cache is truncated back to the
+longest prefix it shares with the item (``llama_memory_seq_rm``) and only the rest is
+decoded. Callers sort items so that items sharing a prefix (few-shot examples, the same
+context with different choices) are adjacent; the shared part is then evaluated once.
+The cache stays coherent with ``Llama.generate``, which does the same prefix matching.
+
+This touches llama-cpp-python internals (``_ctx``, ``_batch``, ``input_ids``,
+``n_tokens``), all present throughout 0.3.x.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Score:
+    logprob: float
+    is_greedy: bool
+    n_decoded: int  # tokens actually run through the model for this item
+
+
+def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the longest common prefix of two token sequences."""
+    n = min(len(a), len(b))
+    if n == 0:
+        return 0
+    left = np.asarray(a[:n], dtype=np.int64)
+    right = np.asarray(b[:n], dtype=np.int64)
+    diff = np.flatnonzero(left != right)
+    return int(diff[0]) if diff.size else n
+
+
+def _token_logprob(logits: np.ndarray, target: int) -> tuple[float, bool]:
+    x = logits.astype(np.float64)
+    top = x.max()
+    lse = top + np.log(np.exp(x - top).sum())
+    return float(x[target] - lse), bool(x[target] >= top)
+
+
+class PrefixScorer:
+    """Scores ``context + continuation`` token lists on one ``llama_cpp.Llama``."""
+
+    def __init__(self, llm, *, reuse: bool = True) -> None:
+        import llama_cpp
+
+        self._lib = llama_cpp
+        self._llm = llm
+        self.reuse = reuse
+        self._n_vocab = llm.n_vocab()
+
+    def cached_tokens(self) -> list[int]:
+        return self._llm.input_ids[: self._llm.n_tokens].tolist()
+
+    def score(self, context: Sequence[int], continuation: Sequence[int]) -> Score:
+        """Sum of log-probabilities of ``continuation`` after ``context``.
+
+        ``context`` must hold at least one token (the caller adds BOS where needed) and
+        ``context + continuation`` must fit the context window (checked by the caller).
+        """
+        llm = self._llm
+        full = list(context) + list(continuation)
+        first_needed = len(context) - 1  # position whose logits predict continuation[0]
+        last_needed = len(full) - 2
+        if not continuation:
+            return Score(0.0, True, 0)
+
+        keep = 0
+        if self.reuse:
+            cached = llm.input_ids[: llm.n_tokens]
+            keep = min(common_prefix_len(cached, full), first_needed)
+        if keep > 0 and not llm._ctx.kv_cache_seq_rm(-1, keep, -1):
+            keep = 0  # this memory cannot drop a tail: start over
+        if keep == 0:
+            llm._ctx.kv_cache_clear()
+        llm.n_tokens = keep
+
+        logprob, greedy = 0.0, True
+        n_batch = llm.n_batch
+        batch = llm._batch.batch
+        pos = keep
+        while pos < len(full):
+            chunk = full[pos : pos + n_batch]
+            wanted: list[tuple[int, int]] = []  # (row in batch, target token)
+            batch.n_tokens = len(chunk)
+            for i, token in enumerate(chunk):
+                p = pos + i
+                batch.token[i] = token
+                batch.pos[i] = p
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = 0
+                out = first_needed <= p <= last_needed
+                batch.logits[i] = out
+                if out:
+                    wanted.append((i, full[p + 1]))
+            llm._ctx.decode(llm._batch)
+            llm.input_ids[pos : pos + len(chunk)] = chunk
+            llm.n_tokens = pos + len(chunk)
+            for row, target in wanted:
+                ptr = self._lib.llama_get_logits_ith(llm._ctx.ctx, row)
+                logits = np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))
+                lp, top = _token_logprob(logits, target)
+                logprob += lp
+                greedy = greedy and top
+            pos += len(chunk)
+        # The last decoded position's logits were not necessarily requested: make
+        # Llama.generate re-evaluate one token before it samples.
+        if hasattr(llm, "_requires_eval"):
+            llm._requires_eval = True
+        return Score(logprob, greedy, len(full) - keep)
