@@ -8,6 +8,7 @@ entry and the field (YAML syntax errors: the file and line).
 
 from __future__ import annotations
 
+import difflib
 import os
 from functools import lru_cache
 from importlib.resources import files
@@ -69,8 +70,16 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 
 
 def _validation_error(exc: ValidationError, label: str, entry: str | None) -> CatalogError:
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # A misspelt field also reports the real one as missing: name the misspelling first.
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    err = unknown[0] if unknown else errors[0]
     message = _MESSAGES.get(err["type"], err["msg"])
+    if unknown:
+        missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing"]
+        close = difflib.get_close_matches(str(err["loc"][-1]), missing, n=1)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
     if err["type"] not in _MESSAGES and "input" in err and not isinstance(err["input"], dict):
         message += f" (got {err['input']!r})"
     return CatalogError(

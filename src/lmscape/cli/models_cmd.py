@@ -24,8 +24,21 @@ def _catalog(files: list[Path] | None):
 
 def _price(entry) -> str:
     if entry.price is None:
-        return "—"
-    return f"${entry.price.input_per_mtok:g} / ${entry.price.output_per_mtok:g}"
+        return "— †" if entry.retired else "—"
+    text = f"${entry.price.input_per_mtok:g}/${entry.price.output_per_mtok:g}"
+    return text + (" †" if entry.retired else "")
+
+
+def _width(columns, entries) -> int:
+    """Characters the table needs: the widest cell of each column plus one space each."""
+    return sum(
+        max([len(header), *(len(cell(e)) for e in entries)]) + 1 for header, _, cell in columns
+    )
+
+
+def _short(text: str) -> str:
+    """Drop a trailing parenthesis for the table: "proprietary (OpenAI API terms)"."""
+    return text.split(" (")[0]
 
 
 def _entry_json(entry) -> dict:
@@ -71,24 +84,33 @@ def list_models(
         return
     from rich.table import Table
 
-    table = Table(title=f"{len(entries)} of {len(cat)} models", title_justify="left")
-    for header, justify in (
-        ("id", "left"), ("developer", "left"), ("access", "left"), ("size", "left"),
-        ("params", "right"), ("licence", "left"), ("context", "right"),
-        ("price in / out per 1M", "right"), ("offline here", "center"),
-    ):
-        table.add_column(header, justify=justify, overflow="fold")
+    table = Table(
+        title=f"{len(entries)} of {len(cat)} models", title_justify="left",
+        box=None, padding=(0, 1), pad_edge=False, collapse_padding=True,
+    )
+    columns = [
+        ("id", "left", lambda e: e.id),
+        ("developer", "left", lambda e: _short(e.developer)),
+        ("access", "left", lambda e: e.access),
+        ("size", "left", lambda e: e.size_class),
+        ("params", "right", lambda e: format_count(e.params)),
+        ("licence", "left", lambda e: _short(e.licence)),
+        ("context", "right", lambda e: f"{e.context_window:,}" if e.context_window else "—"),
+        ("$/1M in/out", "right", _price),
+        ("offline", "center", lambda e: "yes" if e.runs_offline else "no"),
+    ]
+    wide = _width(columns, entries) <= console.width
+    if not wide:
+        columns = [c for c in columns if c[0] not in ("developer", "licence")]
+    for header, justify, _ in columns:
+        table.add_column(header, justify=justify, no_wrap=True)
     for e in entries:
-        ident = e.id + (f" (retired {e.retired})" if e.retired else "")
-        table.add_row(
-            ident, e.developer, e.access, e.size_class, format_count(e.params), e.licence,
-            f"{e.context_window:,}" if e.context_window else "—", _price(e),
-            "yes" if e.runs_offline else "no",
-        )
+        table.add_row(*(cell(e) for _, _, cell in columns))
     console.print(table)
     console.print(
-        "Prices are list prices in USD per 1M tokens; every figure has a source: "
-        "`lmscape models show ID`.",
+        "List prices in USD per 1M input/output tokens; † retired (its last price). Every "
+        "figure has a source: `lmscape models show ID`."
+        + ("" if wide else " Developer and licence need a wider terminal (or --json)."),
         style="dim",
     )
 

