@@ -1,0 +1,309 @@
+"""Read runs and per-item results back from the store; build leaderboards.
+
+A leaderboard is per task and dataset: for every system, its latest finished run on
+that dataset (*measured* rows), plus *reported* rows from the catalog (published scores
+on the same dataset, with source and setting, and list prices) — kept in separate
+lists so they are never ranked together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from lmscape.bench.cost import Price, token_cost_usd
+from lmscape.errors import NotFoundError
+from lmscape.store.db import Store
+from lmscape.store.schema import results as results_table
+from lmscape.store.schema import runs as runs_table
+
+
+@dataclass(kw_only=True)
+class RunRecord:
+    id: str
+    system: str
+    model: str | None
+    method: str
+    task: str
+    task_version: str
+    dataset: str
+    params: dict[str, Any]
+    machine: dict[str, Any]
+    status: str
+    n_items: int | None
+    summary: dict[str, Any] | None
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+
+    @property
+    def n_stored(self) -> int:
+        return int((self.summary or {}).get("n", 0))
+
+
+def list_runs(store: Store, *, task: str | None = None, status: str | None = None
+              ) -> list[RunRecord]:
+    """Runs, newest first."""
+    query = sa.select(runs_table).order_by(runs_table.c.started_at.desc())
+    if task:
+        query = query.where(runs_table.c.task == task)
+    if status:
+        query = query.where(runs_table.c.status == status)
+    with store.connect() as conn:
+        return [RunRecord(**dict(row)) for row in conn.execute(query).mappings()]
+
+
+def stored_counts(store: Store) -> dict[str, int]:
+    """Items stored per run id (for runs that are still running or failed)."""
+    query = sa.select(results_table.c.run_id, sa.func.count()).group_by(results_table.c.run_id)
+    with store.connect() as conn:
+        return {run_id: n for run_id, n in conn.execute(query)}
+
+
+def item_scores(store: Store, run_id: str) -> dict[str, dict[str, float]]:
+    """Per-item metric values of one run (items that errored are left out)."""
+    query = (sa.select(results_table.c.item_id, results_table.c.scores)
+             .where(results_table.c.run_id == run_id)
+             .where(results_table.c.error.is_(None)))
+    with store.connect() as conn:
+        return {item_id: scores or {} for item_id, scores in conn.execute(query)}
+
+
+# -- leaderboards -------------------------------------------------------------------------
+@dataclass(kw_only=True)
+class BoardRow:
+    """One leaderboard row. ``kind`` is "measured" (lmscape ran it) or "reported"."""
+
+    kind: str
+    system: str
+    model: str | None
+    metric: str
+    quality: float | None
+    low: float | None = None
+    high: float | None = None
+    n: int | None = None
+    latency_p50_s: float | None = None
+    latency_p95_s: float | None = None
+    ttft_p50_s: float | None = None
+    tokens_per_s: float | None = None
+    items_per_s: float | None = None
+    peak_rss_bytes: int | None = None
+    model_size_bytes: int | None = None
+    cost_usd_per_1k: float | None = None
+    cost_basis: str | None = None
+    gco2e_per_1k: float | None = None
+    kwh_per_1k: float | None = None
+    run_id: str | None = None
+    machine: dict[str, Any] | None = None
+    finished_at: str | None = None
+    n_errors: int = 0
+    prompt_tokens_mean: float | None = None
+    completion_tokens_mean: float | None = None
+    # reported rows only
+    source: str | None = None
+    setting: str | None = None
+    benchmark: str | None = None
+    as_of: str | None = None
+    access: str | None = None
+    size_class: str | None = None
+    memory_estimate_bytes: float | None = None  # catalog estimate (fp16 weights + overhead)
+    memory_basis: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(kw_only=True)
+class Leaderboard:
+    task: str
+    dataset: str
+    metric: str
+    higher_is_better: bool
+    measured: list[BoardRow]
+    reported: list[BoardRow]
+    energy_method: str | None = None
+    machines: list[dict[str, Any]] = field(default_factory=list)
+
+    def find(self, system: str) -> BoardRow:
+        for row in self.measured:
+            if row.system == system:
+                return row
+        raise NotFoundError(f"system in the {self.task} leaderboard", system,
+                            [r.system for r in self.measured],
+                            hint="run `lmscape runs` to see what was measured")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task, "dataset": self.dataset, "metric": self.metric,
+            "higher_is_better": self.higher_is_better, "energy_method": self.energy_method,
+            "machines": self.machines,
+            "measured": [r.as_dict() for r in self.measured],
+            "reported": [r.as_dict() for r in self.reported],
+        }
+
+
+def _measured_row(run: RunRecord) -> BoardRow:
+    s = run.summary or {}
+    metric = s.get("primary_metric") or ""
+    m = (s.get("metrics") or {}).get(metric) or {}
+    energy = s.get("energy") or {}
+    return BoardRow(
+        kind="measured", system=run.system, model=run.model, metric=metric,
+        quality=m.get("value"), low=m.get("low"), high=m.get("high"), n=s.get("n"),
+        latency_p50_s=s.get("latency_p50_s"), latency_p95_s=s.get("latency_p95_s"),
+        ttft_p50_s=s.get("ttft_p50_s"), tokens_per_s=s.get("tokens_per_s"),
+        items_per_s=s.get("items_per_s"), peak_rss_bytes=s.get("peak_rss_bytes"),
+        model_size_bytes=s.get("model_size_bytes"), cost_usd_per_1k=s.get("cost_usd_per_1k"),
+        cost_basis=s.get("cost_basis"), gco2e_per_1k=energy.get("gco2e_per_1k"),
+        kwh_per_1k=energy.get("kwh_per_1k"), run_id=run.id, machine=run.machine,
+        finished_at=run.finished_at.isoformat() if run.finished_at else None,
+        n_errors=int(s.get("n_errors") or 0), metrics=s.get("metrics") or {},
+        prompt_tokens_mean=s.get("prompt_tokens_mean"),
+        completion_tokens_mean=s.get("completion_tokens_mean"),
+    )
+
+
+def _sort_key(row: BoardRow, higher: bool) -> tuple[int, float]:
+    if row.quality is None:
+        return (1, 0.0)
+    return (0, -row.quality if higher else row.quality)
+
+
+def latest_runs(store: Store, task: str, dataset: str | None = None) -> list[RunRecord]:
+    """The latest finished run of every system on ``dataset`` (default: the dataset of
+    the task's most recent finished run)."""
+    done = [r for r in list_runs(store, task=task, status="done") if r.summary]
+    if not done:
+        return []
+    if dataset is None:
+        dataset = max(done, key=lambda r: r.finished_at or r.started_at).dataset
+    latest: dict[str, RunRecord] = {}
+    for run in done:
+        if run.dataset != dataset:
+            continue
+        current = latest.get(run.system)
+        if current is None or (run.finished_at or run.started_at) > (
+                current.finished_at or current.started_at):
+            latest[run.system] = run
+    return list(latest.values())
+
+
+def tasks_with_runs(store: Store) -> list[str]:
+    with store.connect() as conn:
+        rows = conn.execute(sa.select(runs_table.c.task).where(runs_table.c.status == "done")
+                            .distinct().order_by(runs_table.c.task))
+        return [r[0] for r in rows]
+
+
+def leaderboard(store: Store, task: str, dataset: str | None = None, *,
+                with_reported: bool = True) -> Leaderboard:
+    runs = latest_runs(store, task, dataset)
+    if not runs:
+        raise NotFoundError("task with finished runs", task, tasks_with_runs(store),
+                            hint=f"run `lmscape bench --task {task}` first")
+    summary = runs[0].summary or {}
+    metric = summary.get("primary_metric") or ""
+    higher = bool(summary.get("higher_is_better", True))
+    measured = sorted((_measured_row(r) for r in runs), key=lambda r: _sort_key(r, higher))
+    energy_method = next((r.summary["energy"]["method"] for r in runs
+                          if (r.summary or {}).get("energy")), None)
+    machines: list[dict[str, Any]] = []
+    for r in runs:
+        if r.machine and r.machine not in machines:
+            machines.append(r.machine)
+    reported = reported_rows(task, metric, measured) if with_reported else []
+    return Leaderboard(task=task, dataset=runs[0].dataset, metric=metric,
+                       higher_is_better=higher, measured=measured,
+                       reported=sorted(reported, key=lambda r: _sort_key(r, higher)),
+                       energy_method=energy_method, machines=machines)
+
+
+# -- reported rows from the catalog --------------------------------------------------------
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def task_benchmark(task: str) -> str | None:
+    """The catalog benchmark id of a task's dataset (``sentiment`` -> ``sst2``)."""
+    try:
+        from lmscape.tasks.registry import get_task
+
+        definition = getattr(get_task(task), "definition", None)
+    except Exception:  # noqa: BLE001 - a task from a plugin or a removed task
+        return None
+    return getattr(definition, "dataset", None)
+
+
+def _metric_matches(reported: str, metric: str) -> bool:
+    r, m = _norm(reported), _norm(metric)
+    return bool(m) and (r == m or r.startswith(m) or m.startswith(r))
+
+
+def reported_rows(task: str, metric: str, measured: list[BoardRow]) -> list[BoardRow]:
+    """Published scores from the catalog on the task's dataset, with list-price cost.
+
+    Cost per 1k items for a reported model is list price x the mean prompt and output
+    tokens that measured prompt-based systems used on this task (stated in
+    ``cost_basis``); without such runs it is left empty.
+    """
+    benchmark = task_benchmark(task)
+    if not benchmark:
+        return []
+    try:
+        from lmscape.catalog import load_catalog
+
+        catalog = load_catalog()
+    except Exception:  # noqa: BLE001 - no catalog means no reported rows, not a failure
+        return []
+    tokens = _typical_tokens(measured)
+    rows = []
+    for entry in catalog:
+        for score in getattr(entry, "scores", []) or []:
+            if _norm(score.benchmark) != _norm(benchmark):
+                continue
+            if not _metric_matches(score.metric, metric):
+                continue
+            cost, basis = None, None
+            price = getattr(entry, "price", None)
+            if price is not None and tokens is not None:
+                p = Price(input_per_mtok=price.input_per_mtok, output_per_mtok=price.output_per_mtok)
+                cost = 1000 * token_cost_usd(round(tokens[0]), round(tokens[1]), p)
+                basis = (f"list price x {tokens[0]:.0f} prompt + {tokens[1]:.0f} output tokens "
+                         f"per item (mean of measured prompt-based systems); price: {price.source}")
+            memory, memory_basis = _memory_estimate(entry)
+            rows.append(BoardRow(
+                kind="reported", system=entry.id, model=entry.id, metric=score.metric,
+                quality=score.value, source=score.source, setting=score.setting,
+                benchmark=score.benchmark, as_of=str(getattr(score, "as_of", "") or ""),
+                access=getattr(entry, "access", None), size_class=getattr(entry, "size_class", None),
+                cost_usd_per_1k=cost, cost_basis=basis,
+                memory_estimate_bytes=memory, memory_basis=memory_basis,
+            ))
+            break
+    return rows
+
+
+def _typical_tokens(measured: list[BoardRow]) -> tuple[float, float] | None:
+    """Mean (prompt, output) tokens per item over measured rows that used prompts."""
+    pairs = [(r.prompt_tokens_mean, r.completion_tokens_mean) for r in measured
+             if r.prompt_tokens_mean and r.completion_tokens_mean]
+    if not pairs:
+        return None
+    return (sum(p for p, _ in pairs) / len(pairs), sum(c for _, c in pairs) / len(pairs))
+
+
+def _memory_estimate(entry: Any) -> tuple[float | None, str | None]:
+    """The catalog's fp16 serving-memory estimate (512-token context), if it has params."""
+    if getattr(entry, "params", None) is None:
+        return None, None
+    try:
+        from lmscape.catalog.hardware import estimate_memory
+
+        est = estimate_memory(entry, "fp16", context=512)
+    except Exception:  # noqa: BLE001 - no estimate is not an error here
+        return None, None
+    return est.total_bytes, "catalog estimate: fp16 weights + KV cache (512 tokens) + overhead"

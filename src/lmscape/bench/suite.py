@@ -1,0 +1,157 @@
+"""Plan and run a benchmark: tasks x systems, items loaded and checked before any model.
+
+``lmscape bench`` with no arguments runs :data:`DEFAULT_TASKS`, each with
+``methods.registry.default_systems(task)`` on ``default_limit(task)`` items of the
+task's default split. Custom runs name a task, systems and optionally a data file.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lmscape.bench.runner import Progress, RunOutcome, Runner, RunSpec
+from lmscape.errors import DataError, LmscapeError
+from lmscape.store.db import Store
+
+DEFAULT_TASKS = ("sentiment", "keywords", "dialogue")
+
+
+@dataclass(kw_only=True)
+class BenchPlan:
+    """One task and the systems to run on it."""
+
+    task: Any
+    systems: list[str]
+    spec: RunSpec
+    explicit: bool  # systems named by the user: a failure to build one is an error
+
+
+@dataclass(kw_only=True)
+class BenchResult:
+    outcomes: list[RunOutcome] = field(default_factory=list)
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)  # task, system, why
+
+
+def file_digest(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with Path(path).expanduser().open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:12]
+
+
+def _dataset_id(task: Any, split: str | None, data_file: str | None) -> str:
+    method = getattr(task, "dataset_id", None)
+    base = method(split, data_file) if callable(method) else (data_file or split or
+                                                              task.default_split)
+    if data_file:
+        return f"{base}@{file_digest(data_file)}"
+    return str(base)
+
+
+def load_spec(task: Any, *, split: str | None = None, data_file: str | None = None,
+              text_col: str | None = None, label_col: str | None = None,
+              limit: int | None = None, seed: int = 7) -> RunSpec:
+    """Read (and so validate) the items now, before any model is loaded."""
+    if data_file is not None and not Path(data_file).expanduser().is_file():
+        raise DataError(f"data file {data_file} does not exist",
+                        hint="check the path given to --data")
+    if limit is not None and limit < 1:
+        raise DataError(f"--limit must be at least 1, got {limit}", hint="pass --limit 1 or more")
+    items = list(task.items(split, data_file=data_file, text_col=text_col,
+                            label_col=label_col, limit=limit, seed=seed))
+    where = data_file or f"split {split or task.default_split!r} of {task.name}"
+    if not items:
+        raise DataError(f"no items in {where}", hint="give a file with at least one data row")
+    labels = getattr(task, "labels", None)
+    if labels:
+        bad = sorted({str(i.reference) for i in items if i.reference not in labels})
+        if bad:
+            raise DataError(f"labels {', '.join(bad[:5])} in {where} are not in the task's "
+                            f"label set ({', '.join(labels)})",
+                            hint="map the labels to the task's labels or pick --label-col")
+    params = {"split": None if data_file else (split or task.default_split), "limit": limit,
+              "seed": seed, "text_col": text_col, "label_col": label_col}
+    train = None
+    if getattr(task, "train_split", None):
+        train_split = task.train_split
+
+        def train() -> list[Any]:
+            return list(task.items(train_split))
+
+    return RunSpec(task=task, items=items, dataset=_dataset_id(task, split, data_file),
+                   params=params, train_items=train)
+
+
+def default_plans() -> list[BenchPlan]:
+    from lmscape.methods.registry import default_limit, default_systems
+    from lmscape.tasks.registry import get_task
+
+    plans = []
+    for name in DEFAULT_TASKS:
+        task = get_task(name)
+        plans.append(BenchPlan(task=task, systems=list(default_systems(name)),
+                               spec=load_spec(task, limit=default_limit(name)), explicit=False))
+    return plans
+
+
+def custom_plan(task_name: str, systems: list[str] | None, **spec_args: Any) -> BenchPlan:
+    """Items are read (and checked) before the methods registry or any model loads."""
+    from lmscape.tasks.registry import get_task
+
+    task = get_task(task_name)
+    if spec_args.get("limit") is None and spec_args.get("data_file") is None:
+        from lmscape.methods.registry import default_limit
+
+        spec_args["limit"] = default_limit(task_name)
+    spec = load_spec(task, **spec_args)
+    if systems:
+        chosen = systems
+    else:
+        from lmscape.methods.registry import default_systems
+
+        chosen = list(default_systems(task_name))
+    return BenchPlan(task=task, systems=chosen, spec=spec, explicit=bool(systems))
+
+
+def close_system(system: Any) -> None:
+    model = getattr(getattr(system, "method", None), "model", None)
+    if model is not None:
+        try:
+            model.close()
+        except Exception:  # noqa: BLE001 - closing must not hide the run's result
+            pass
+    gc.collect()
+
+
+def run_plans(store: Store, plans: list[BenchPlan], *, resume: bool = False,
+              use_cache: bool = True, progress: Progress | None = None,
+              build: Callable[[str, Any], Any] | None = None,
+              on_skip: Callable[[str, str, str], None] | None = None) -> BenchResult:
+    """Build each system, run it, close it. Default-suite systems that cannot be built
+    here (weights missing, extra not installed) are skipped with the reason."""
+    if build is None:
+        from lmscape.methods.registry import build_system as build
+    runner = Runner(store, use_cache=use_cache, progress=progress)
+    result = BenchResult()
+    for plan in plans:
+        for spec_name in plan.systems:
+            try:
+                system = build(spec_name, plan.task)
+            except LmscapeError as exc:
+                if plan.explicit:
+                    raise
+                result.skipped.append((plan.task.name, spec_name, exc.one_line()))
+                if on_skip:
+                    on_skip(plan.task.name, spec_name, exc.one_line())
+                continue
+            try:
+                result.outcomes.append(runner.run(system, plan.spec, resume=resume))
+            finally:
+                close_system(system)
+    return result

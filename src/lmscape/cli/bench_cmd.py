@@ -1,0 +1,149 @@
+"""``lmscape bench`` (run benchmarks, print leaderboards, write report.html) and
+``lmscape tasks`` (list tasks and their methods)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from lmscape.cli.app import console, err_console
+
+
+class RichProgress:
+    """One bar per system plus an overall bar, each with an ETA (rich.progress)."""
+
+    def __init__(self, total: int) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.bars = Progress(TextColumn("{task.description:<40}"), BarColumn(),
+                             MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+                             TimeRemainingColumn(), console=err_console, transient=False)
+        self.overall = self.bars.add_task("[bold]overall", total=total)
+        self.current: dict[str, int] = {}
+
+    def __enter__(self) -> RichProgress:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.stop()
+
+    def start(self, system: str, total: int, done: int) -> None:
+        self.current[system] = self.bars.add_task(system[:40], total=total, completed=done)
+        self.bars.advance(self.overall, done)
+
+    def advance(self, system: str, n: int) -> None:
+        self.bars.advance(self.current[system], n)
+        self.bars.advance(self.overall, n)
+
+    def finish(self, system: str) -> None:
+        task_id = self.current.get(system)
+        if task_id is not None:
+            total = self.bars.tasks[task_id].total or 0
+            left = total - self.bars.tasks[task_id].completed
+            self.bars.update(task_id, completed=total)
+            self.bars.advance(self.overall, left)
+
+
+def bench(
+    task: str = typer.Option(None, "--task", "-t", help="Task to run (default: the suite)."),
+    systems: str = typer.Option(None, "--systems", "-s",
+                                help="Comma-separated systems, e.g. yake,gemma-3-270m/zero-shot."),
+    data: Path = typer.Option(None, "--data", help="Your own JSONL or CSV file."),
+    text_col: str = typer.Option(None, "--text-col", help="Text column of --data."),
+    label_col: str = typer.Option(None, "--label-col", help="Label/reference column of --data."),
+    limit: int = typer.Option(None, "--limit", "-n", help="At most N items (seeded sample)."),
+    split: str = typer.Option(None, "--split", help="Split of the built-in dataset."),
+    resume: bool = typer.Option(False, "--resume", help="Continue killed runs; skip stored items."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Recompute cached predictions."),
+    out: Path = typer.Option(Path("report.html"), "--out", "-o", help="HTML report to write."),
+    seed: int = typer.Option(7, "--seed", help="Sampling seed for --limit."),
+) -> None:
+    """Run systems on tasks; print leaderboards; write an HTML report.
+
+    With no arguments: the default suite (sentiment, keywords, dialogue) on the embedded
+    local models and classic baselines.
+    """
+    from lmscape.bench.suite import custom_plan, default_plans, run_plans
+    from lmscape.errors import DataError
+    from lmscape.store import open_store
+
+    if task is None and (systems or data or text_col or label_col or split):
+        raise DataError("--systems, --data, --split and column options need --task",
+                        hint="add --task sentiment (or keywords, dialogue); see `lmscape tasks`")
+    chosen = [s.strip() for s in systems.split(",") if s.strip()] if systems else None
+    if task is None:
+        plans = default_plans()
+        if limit is not None:
+            from lmscape.bench.suite import load_spec
+
+            for plan in plans:
+                plan.spec = load_spec(plan.task, limit=limit, seed=seed)
+    else:
+        plans = [custom_plan(task, chosen, split=split,
+                             data_file=str(data) if data else None, text_col=text_col,
+                             label_col=label_col, limit=limit, seed=seed)]
+    store = open_store()
+    total = sum(len(p.spec.items) * len(p.systems) for p in plans)
+
+    def skipped(task_name: str, system: str, why: str) -> None:
+        err_console.print(f"[yellow]skipped[/] {task_name}/{system}: {why}", highlight=False)
+
+    try:
+        with RichProgress(total) as progress:
+            result = run_plans(store, plans, resume=resume, use_cache=not no_cache,
+                               progress=progress, on_skip=skipped)
+        _print_boards(store, [p.task.name for p in plans],
+                      {p.task.name: p.spec.dataset for p in plans})
+        from lmscape.report.html import write_report
+
+        path = write_report(store, out, tasks=[p.task.name for p in plans])
+        console.print(f"report written to [bold]{path}[/]")
+        if result.skipped:
+            err_console.print(f"{len(result.skipped)} system(s) skipped (see above)")
+    finally:
+        store.close()
+
+
+def _print_boards(store, tasks: list[str], datasets: dict[str, str]) -> None:
+    from lmscape.bench.results import leaderboard
+    from lmscape.report.console import leaderboard_table
+
+    for name in dict.fromkeys(tasks):
+        console.print(leaderboard_table(leaderboard(store, name, datasets.get(name))))
+
+
+def tasks_cmd() -> None:
+    """List tasks, their data and the methods that can run them."""
+    from rich.table import Table
+
+    from lmscape.tasks.registry import get_task, list_tasks
+
+    try:
+        from lmscape.methods.registry import default_systems, list_methods
+    except ImportError:  # methods not installed in this build
+        list_methods = default_systems = None  # type: ignore[assignment]
+
+    table = Table(title="tasks", title_justify="left")
+    for header in ("task", "version", "dataset", "splits", "metric", "methods", "default systems"):
+        table.add_column(header, overflow="fold")
+    for name in list_tasks():
+        t = get_task(name)
+        definition = getattr(t, "definition", None)
+        methods = ", ".join(_method_names(list_methods(t))) if list_methods else "—"
+        defaults = ", ".join(default_systems(name)) if default_systems else "—"
+        table.add_row(name, t.version, getattr(definition, "dataset", "—"),
+                      ", ".join(getattr(t, "splits", ()) or ()), t.primary_metric, methods,
+                      defaults)
+    console.print(table)
+
+
+def _method_names(methods) -> list[str]:
+    return [m if isinstance(m, str) else getattr(m, "name", str(m)) for m in methods]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)
+    app.command("tasks")(tasks_cmd)

@@ -1,0 +1,125 @@
+"""The self-contained HTML report: leaderboards, Pareto plots, methods, machine.
+
+Everything the page needs is inline (plotly.js once, CSS in the template), so it opens
+from a file or an e-mail attachment with no network.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+from lmscape.bench.results import Leaderboard, leaderboard, tasks_with_runs
+from lmscape.errors import DataError, LmscapeError
+from lmscape.report import fmt
+from lmscape.store.db import Store
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _keyphrase_protocol() -> str | None:
+    """The matching protocol, taken from the metric's own docstring."""
+    try:
+        from lmscape.metrics import keyphrase
+    except ImportError:
+        return None
+    doc = keyphrase.__doc__ or ""
+    _, _, protocol = doc.partition("Protocol")
+    return protocol.strip() or doc.strip() or None
+
+
+def _protocol_steps(text: str | None) -> list[str]:
+    """The numbered steps of a protocol docstring, as plain sentences."""
+    if not text:
+        return []
+    steps = re.split(r"\n\s*\d+\.\s+", text)[1:]
+    return [" ".join(step.split()).replace("**", "").replace("``", "") for step in steps]
+
+
+def _comparison(store: Store, board: Leaderboard) -> dict[str, Any] | None:
+    """Paired test: the top measured system against the runner-up."""
+    ranked = [r for r in board.measured if r.quality is not None]
+    if len(ranked) < 2:
+        return None
+    from lmscape.bench.compare import compare_systems
+
+    try:
+        return compare_systems(store, board.task, ranked[0].system, ranked[1].system,
+                               dataset=board.dataset)
+    except (LmscapeError, ImportError):
+        return None
+
+
+def build_context(store: Store, tasks: list[str] | None = None, *,
+                  compare: tuple[str, str] | None = None) -> dict[str, Any]:
+    from lmscape import __version__
+    from lmscape.bench.energy import method_text
+    from lmscape.config import load_settings
+    from lmscape.report.plots import plotly_js, task_plots
+
+    names = list(dict.fromkeys(tasks)) if tasks else tasks_with_runs(store)
+    sections = []
+    for i, name in enumerate(names):
+        try:
+            board = leaderboard(store, name)
+        except LmscapeError:
+            continue
+        section: dict[str, Any] = {
+            "board": board, "plots": task_plots(board, f"t{i}"),
+            "comparison": _comparison(store, board),
+        }
+        if compare is not None:
+            from lmscape.bench.compare import compare_systems
+
+            try:
+                section["requested_comparison"] = compare_systems(store, name, *compare)
+            except LmscapeError:
+                section["requested_comparison"] = None
+        sections.append(section)
+    if not sections:
+        raise DataError("nothing to report: no finished runs"
+                        + (f" for {', '.join(names)}" if names else ""),
+                        hint="run `lmscape bench` first (or drop --task)")
+    settings = load_settings()
+    machines: list[dict[str, Any]] = []
+    for s in sections:
+        for m in s["board"].machines:
+            if m not in machines:
+                machines.append(m)
+    keyphrase = _keyphrase_protocol()
+    return {
+        "title": "lmscape report",
+        "version": __version__,
+        "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "sections": sections,
+        "machines": machines,
+        "energy_method": next((s["board"].energy_method for s in sections
+                               if s["board"].energy_method), None) or method_text(settings),
+        "usd_per_hour": settings.hardware_usd_per_hour,
+        "grid": settings.grid_gco2_per_kwh,
+        "keyphrase_steps": _protocol_steps(keyphrase),
+        "plotly_js": plotly_js(),
+        "fmt": fmt,
+    }
+
+
+def render_report(store: Store, tasks: list[str] | None = None, *,
+                  compare: tuple[str, str] | None = None) -> str:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
+                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
+                      lstrip_blocks=True)
+    return env.get_template("report.html.j2").render(
+        **build_context(store, tasks, compare=compare))
+
+
+def write_report(store: Store, out: str | Path, tasks: list[str] | None = None, *,
+                 compare: tuple[str, str] | None = None) -> Path:
+    path = Path(out).expanduser()
+    html = render_report(store, tasks, compare=compare)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    return path.resolve()

@@ -1,0 +1,155 @@
+"""Pareto plots (quality vs cost / latency / memory) with plotly, for offline HTML.
+
+Measured systems are filled blue circles with 95% interval bars; the Pareto frontier
+over measured systems (no other measured system is both better and cheaper/faster/
+smaller) is a dashed line through its points; reported catalog models are open orange
+diamonds, in their own legend entry. plotly.js itself is embedded once per report
+(:func:`plotly_js`), so the figures here are bare ``<div>`` snippets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lmscape.bench.results import BoardRow, Leaderboard
+
+MEASURED_COLOUR = "#2563eb"
+FRONTIER_COLOUR = "#1e3a8a"
+REPORTED_COLOUR = "#d97706"
+
+
+@dataclass(frozen=True)
+class Axis:
+    key: str
+    title: str
+    value: Callable[[BoardRow], float | None]
+    log: bool = True
+    hover: str = "%{x:.3g}"
+
+
+AXES = (
+    Axis("cost", "cost per 1k items, USD (log)", lambda r: r.cost_usd_per_1k,
+         hover="$%{x:.4g}"),
+    Axis("latency", "latency p50 per item, s (log)", lambda r: r.latency_p50_s,
+         hover="%{x:.3g} s"),
+    Axis("memory", "memory, MiB (log)",
+         lambda r: (r.peak_rss_bytes or r.memory_estimate_bytes or 0) / 2**20 or None,
+         hover="%{x:.0f} MiB"),
+)
+
+
+def pareto_front(points: Sequence[tuple[float, float]], *, higher_is_better: bool = True
+                 ) -> list[int]:
+    """Indices of the points no other point dominates (lower x and better y), by x."""
+    sign = 1.0 if higher_is_better else -1.0
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -sign * points[i][1]))
+    front, best = [], float("-inf")
+    for i in order:
+        y = sign * points[i][1]
+        if y > best:
+            front.append(i)
+            best = y
+    return front
+
+
+def _points(rows: Sequence[BoardRow], axis: Axis) -> list[tuple[BoardRow, float, float]]:
+    out = []
+    for row in rows:
+        x = axis.value(row)
+        if x is None or row.quality is None or (axis.log and x <= 0):
+            continue
+        out.append((row, float(x), float(row.quality)))
+    return out
+
+
+def pareto_figure(board: Leaderboard, axis: Axis) -> Any:
+    """A plotly Figure of quality against one resource axis."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    measured = _points(board.measured, axis)
+    if measured:
+        fig.add_trace(go.Scatter(
+            x=[x for _, x, _ in measured], y=[y for _, _, y in measured],
+            mode="markers+text", name="measured",
+            text=[r.system for r, _, _ in measured], textposition="top center",
+            textfont={"size": 11},
+            marker={"size": 11, "color": MEASURED_COLOUR, "symbol": "circle",
+                    "line": {"width": 1, "color": "white"}},
+            error_y={
+                "type": "data", "symmetric": False, "thickness": 1.2, "width": 3,
+                "color": MEASURED_COLOUR,
+                "array": [(r.high - y) if r.high is not None else 0 for r, _, y in measured],
+                "arrayminus": [(y - r.low) if r.low is not None else 0 for r, _, y in measured],
+            },
+            hovertemplate=f"<b>%{{text}}</b><br>{board.metric} %{{y:.3f}}<br>"
+                          f"{axis.hover}<extra>measured</extra>",
+        ))
+        front = pareto_front([(x, y) for _, x, y in measured],
+                             higher_is_better=board.higher_is_better)
+        fig.add_trace(go.Scatter(
+            x=[measured[i][1] for i in front], y=[measured[i][2] for i in front],
+            mode="lines+markers", name="Pareto frontier",
+            line={"color": FRONTIER_COLOUR, "dash": "dash", "width": 1.5, "shape": "hv"},
+            marker={"symbol": "circle-open", "size": 19, "color": FRONTIER_COLOUR,
+                    "line": {"width": 1.5}},
+            hoverinfo="skip",
+        ))
+    reported = _points(board.reported, axis)
+    if reported:
+        fig.add_trace(go.Scatter(
+            x=[x for _, x, _ in reported], y=[y for _, _, y in reported],
+            mode="markers+text", name="reported (catalog)",
+            text=[r.system for r, _, _ in reported], textposition="bottom center",
+            textfont={"size": 11, "color": REPORTED_COLOUR},
+            marker={"size": 12, "color": REPORTED_COLOUR, "symbol": "diamond-open",
+                    "line": {"width": 2}},
+            customdata=[[r.setting or "", r.metric] for r, _, _ in reported],
+            hovertemplate="<b>%{text}</b> (reported)<br>%{customdata[1]} %{y:.3f}, "
+                          f"%{{customdata[0]}}<br>{axis.hover}<extra>reported</extra>",
+        ))
+    fig.update_layout(
+        template="plotly_white", height=400, margin={"l": 60, "r": 20, "t": 40, "b": 50},
+        title={"text": f"{board.metric} vs {axis.key}", "x": 0.02, "font": {"size": 15}},
+        legend={"orientation": "h", "yanchor": "bottom", "y": -0.35, "x": 0},
+        font={"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12},
+    )
+    fig.update_xaxes(title=axis.title, type="log" if axis.log else "linear",
+                     showgrid=True, gridcolor="#eef0f3", exponentformat="power")
+    arrow = "higher is better" if board.higher_is_better else "lower is better"
+    fig.update_yaxes(title=f"{board.metric} ({arrow})", showgrid=True, gridcolor="#eef0f3")
+    return fig
+
+
+def figure_div(fig: Any, div_id: str) -> str:
+    """The figure as an HTML ``<div>`` + script that expects plotly.js already loaded."""
+    import plotly.io as pio
+
+    return pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=div_id,
+                       config={"displaylogo": False, "responsive": True})
+
+
+def plotly_js() -> str:
+    """plotly.js source, embedded inline once per report (no network needed)."""
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
+
+
+def task_plots(board: Leaderboard, prefix: str) -> list[dict[str, Any]]:
+    """One plot per axis that has at least one point, as template-ready dicts."""
+    plots = []
+    for axis in AXES:
+        n_measured = len(_points(board.measured, axis))
+        n_reported = len(_points(board.reported, axis))
+        if n_measured + n_reported == 0:
+            continue
+        plots.append({
+            "axis": axis.key, "id": f"{prefix}-{axis.key}",
+            "html": figure_div(pareto_figure(board, axis), f"{prefix}-{axis.key}"),
+            "n_measured": n_measured, "n_reported": n_reported,
+            "missing_reported": len(board.reported) - n_reported,
+        })
+    return plots
