@@ -52,6 +52,10 @@ def _read_yaml(path: Path, label: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        context = getattr(exc, "context", None)
+        cmark = getattr(exc, "context_mark", None)
+        if context and cmark is not None and (mark is None or cmark.line != mark.line):
+            problem += f" ({context} at line {cmark.line + 1})"
         raise CatalogError(
             f"YAML syntax error at {where}{problem}",
             file=label,
