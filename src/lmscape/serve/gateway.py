@@ -1,0 +1,178 @@
+"""The gateway's request pipeline, shared by every route.
+
+    admit:   authenticate (cached) -> model allowed? -> rate limit -> reserve budget
+    execute: the model, then each fallback in turn while the upstream keeps failing
+    finish:  queue a usage row (+ budget settlement) for the background writer
+
+OpenAI-compatible upstreams go through :mod:`lmscape.serve.proxy` (bytes in, bytes
+out); every other model through a :mod:`lmscape.serve.pool` slot.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from lmscape.errors import (
+    AuthenticationError,
+    ConnectionFailedError,
+    LmscapeError,
+    ModelLoadError,
+    RateLimitError,
+    UpstreamError,
+)
+from lmscape.serve import accounting
+from lmscape.serve.auth import Authenticator
+from lmscape.serve.config import GatewayConfig, Kind, Route
+from lmscape.serve.errors import GatewayError, from_lmscape, internal, not_found_model
+from lmscape.serve.keys import KeyInfo
+from lmscape.serve.pool import ModelPool
+from lmscape.serve.proxy import OpenAIUpstream
+from lmscape.serve.ratelimit import RateLimiter
+from lmscape.serve.usage import UsageRecord, UsageWriter
+from lmscape.store import Store
+
+log = logging.getLogger("lmscape.serve")
+
+# Failures after which the next model of the fallback chain is tried.
+FALLBACK_ON = (RateLimitError, UpstreamError, ConnectionFailedError, AuthenticationError,
+               ModelLoadError)
+
+
+@dataclass
+class Ticket:
+    """An admitted request: who, which models, what was reserved."""
+
+    endpoint: str
+    model: str
+    chain: list[Route]
+    key: KeyInfo | None
+    reserved_nusd: int = 0
+    started: float = field(default_factory=time.perf_counter)
+    stream: bool = False
+    finished: bool = False
+
+    @property
+    def key_id(self) -> str | None:
+        return self.key.id if self.key else None
+
+    @property
+    def budgeted(self) -> bool:
+        return self.key is not None and self.key.budget_nusd is not None
+
+
+class Gateway:
+    """Routes, store, pool, upstream clients and accounting for one worker process."""
+
+    def __init__(self, config: GatewayConfig, store: Store, routes: dict[str, Route], *,
+                 allow_open: bool, workers: int = 1) -> None:
+        self.config, self.limits = config, config.limits
+        self.store, self.routes = store, routes
+        self.auth = Authenticator(store, allow_open=allow_open, ttl_s=self.limits.key_cache_ttl_s)
+        self.limiter = RateLimiter(workers)
+        self.pool: ModelPool | None = None
+        self.upstream = OpenAIUpstream(self.limits)
+        self.usage = UsageWriter(store, interval_s=self.limits.usage_flush_s)
+
+    async def start(self) -> None:
+        self.pool = ModelPool(self.limits)
+
+    async def stop(self) -> None:
+        if self.pool is not None:
+            await self.pool.aclose()
+        await self.upstream.aclose()
+        self.usage.close()
+
+    # -- admission -------------------------------------------------------------------------
+    def route(self, name: str, kind: Kind) -> Route:
+        route = self.routes.get(name)
+        if route is None:
+            raise not_found_model(name, list(self.routes))
+        if kind not in route.kinds:
+            raise GatewayError(
+                400, f"model {name!r} does not serve /v1/{kind.replace('chat', 'chat/completions')}"
+                f" (it serves: {', '.join(route.kinds)})",
+                param="model", code="unsupported_operation")
+        return route
+
+    def chain(self, route: Route, kind: Kind) -> list[Route]:
+        chain = [route]
+        for name in self.config.fallbacks.get(route.name, []):
+            alt = self.routes[name]
+            if kind in alt.kinds and alt not in chain:
+                chain.append(alt)
+        return chain
+
+    async def authenticate(self, authorization: str | None) -> KeyInfo | None:
+        if self.auth.cached(authorization):
+            return self.auth.authenticate(authorization)
+        assert self.pool is not None
+        return await self.pool.run(self.auth.authenticate, authorization)
+
+    async def admit(self, *, endpoint: str, kind: Kind, model: str, authorization: str | None,
+                    prompt_bound: int, completion_bound: int, stream: bool = False) -> Ticket:
+        key = await self.authenticate(authorization)
+        if key is not None and not key.allows(model):
+            raise GatewayError(403, f"this key may not use model {model!r}",
+                               type="permission_error", param="model", code="model_not_allowed")
+        route = self.route(model, kind)
+        ticket = Ticket(endpoint=endpoint, model=model, chain=self.chain(route, kind), key=key,
+                        stream=stream)
+        if key is None:
+            return ticket
+        wait = self.limiter.check(key.id, key.rpm)
+        if wait is not None:
+            raise GatewayError(429, f"rate limit of {key.rpm} requests per minute reached",
+                               type="rate_limit_error", code="rate_limit_exceeded",
+                               headers={"Retry-After": str(max(1, int(wait + 0.999)))})
+        if key.budget_nusd is not None:
+            amount = accounting.max_cost_nusd(ticket.chain, prompt_bound, completion_bound)
+            assert self.pool is not None
+            ok = await self.pool.run(accounting.reserve, self.store.engine, key.id, amount)
+            if not ok:
+                raise GatewayError(
+                    429, "this key's budget cannot cover the request "
+                    f"(up to ${amount / 1e9:.6f}); raise the budget or lower max_tokens",
+                    type="insufficient_quota", code="insufficient_quota",
+                    headers={"Retry-After": "60"})
+            ticket.reserved_nusd = amount
+        return ticket
+
+    # -- completion ------------------------------------------------------------------------
+    def finish(self, ticket: Ticket, *, served_by: Route | None, prompt_tokens: int = 0,
+               completion_tokens: int = 0, status: int = 200, error: str | None = None) -> None:
+        """Queue the usage row once per ticket; it settles the reservation."""
+        if ticket.finished:
+            return
+        ticket.finished = True
+        cost = accounting.cost_nusd(served_by, prompt_tokens, completion_tokens) if served_by else 0
+        self.usage.record(UsageRecord(
+            key_id=ticket.key_id, endpoint=ticket.endpoint, model=ticket.model,
+            served_by=served_by.name if served_by else None,
+            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+            cost_nusd=cost, reserved_nusd=ticket.reserved_nusd,
+            latency_ms=(time.perf_counter() - ticket.started) * 1000,
+            status=status, error=error, stream=ticket.stream,
+        ))
+
+    def fail(self, ticket: Ticket, exc: BaseException) -> GatewayError:
+        """Turn ``exc`` into a gateway error and record the failed request."""
+        err = as_gateway_error(exc)
+        self.finish(ticket, served_by=None, status=err.status, error=err.code or err.type)
+        return err
+
+
+def as_gateway_error(exc: BaseException) -> GatewayError:
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, LmscapeError):
+        return from_lmscape(exc)
+    log.error("internal error while serving", exc_info=exc)
+    return internal(exc)
+
+
+def should_fall_back(exc: BaseException) -> bool:
+    return isinstance(exc, FALLBACK_ON) or (
+        isinstance(exc, GatewayError) and exc.code in ("model_overloaded", "model_unavailable")
+    )

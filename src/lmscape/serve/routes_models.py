@@ -1,0 +1,51 @@
+"""GET /v1/models, GET /v1/models/{model}, GET /health."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from lmscape.serve import shapes
+from lmscape.serve.errors import not_found_model
+from lmscape.serve.gateway import Gateway
+from lmscape.serve.schemas import ERROR_RESPONSES, ModelCard, ModelList
+
+router = APIRouter()
+_STARTED = int(time.time())
+
+
+def _card(name: str, owned_by: str) -> dict:
+    return {"id": name, "object": "model", "created": _STARTED, "owned_by": owned_by}
+
+
+@router.get("/v1/models", response_model=ModelList, responses=ERROR_RESPONSES,
+            summary="List the models this gateway serves")
+async def list_models(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    key = await gw.authenticate(request.headers.get("authorization"))
+    data = [_card(r.name, r.owned_by) for r in gw.routes.values() if key is None or key.allows(r.name)]
+    return shapes.json_response({"object": "list", "data": data})
+
+
+@router.get("/v1/models/{model:path}", response_model=ModelCard, responses=ERROR_RESPONSES,
+            summary="Describe one model")
+async def get_model(model: str, request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    key = await gw.authenticate(request.headers.get("authorization"))
+    route = gw.routes.get(model)
+    if route is None or (key is not None and not key.allows(model)):
+        raise not_found_model(model, list(gw.routes))
+    return shapes.json_response(_card(route.name, route.owned_by))
+
+
+@router.get("/health", summary="Liveness and what is loaded")
+async def health(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    return shapes.json_response({
+        "status": "ok",
+        "models": len(gw.routes),
+        "loaded": gw.pool.loaded() if gw.pool else [],
+        "open_access": gw.auth.open_access() if gw.auth.cached(None) else None,
+    })

@@ -1,0 +1,207 @@
+"""Request and response models in OpenAI's shapes (pydantic v2).
+
+Requests are validated here, so that an invalid parameter is a 400 naming the
+parameter. Unknown fields are ignored, as clients (LangChain, lm-eval, promptfoo) send
+options a gateway may not use. Response models document the OpenAPI schema; the
+routes build the JSON directly for speed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_TOKENS_LIMIT = 1_000_000
+Text = Annotated[str, Field(max_length=2_000_000)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+
+class TextPart(_Request):
+    type: Literal["text"]
+    text: Text
+
+
+class ChatMessage(_Request):
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: Text | list[TextPart] | None = None
+    name: str | None = None
+
+    def text(self) -> str:
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content)
+
+
+class StreamOptions(_Request):
+    include_usage: bool = False
+
+
+Stop = Annotated[str, Field(max_length=1000)] | Annotated[
+    list[Annotated[str, Field(max_length=1000)]], Field(max_length=4)
+]
+
+
+class _Sampling(_Request):
+    model: Annotated[str, Field(min_length=1, max_length=300)]
+    max_tokens: Annotated[int, Field(ge=0, le=MAX_TOKENS_LIMIT)] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
+    n: Annotated[int, Field(ge=1, le=1)] | None = None
+    stop: Stop | None = None
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    seed: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | None = None
+    presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    user: Annotated[str, Field(max_length=300)] | None = None
+
+    def stop_tuple(self) -> tuple[str, ...]:
+        if self.stop is None:
+            return ()
+        return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+
+
+class ChatCompletionRequest(_Sampling):
+    """POST /v1/chat/completions. Unknown fields (tools, response_format...) are kept and
+    forwarded to OpenAI-compatible upstreams; other backends ignore them."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=10_000)]
+    max_completion_tokens: Annotated[int, Field(ge=0, le=MAX_TOKENS_LIMIT)] | None = None
+    logprobs: Literal[False] | None = None
+
+    def limit(self) -> int | None:
+        return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
+
+
+class CompletionRequest(_Sampling):
+    """POST /v1/completions. A list of prompts is served as a batch."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=2048)]
+    echo: Literal[False] | None = None
+    logprobs: None = None
+    suffix: None = None
+
+    def limit(self) -> int | None:
+        return 16 if self.max_tokens is None else self.max_tokens  # OpenAI's default
+
+    def prompts(self) -> list[str]:
+        return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
+
+
+class EmbeddingRequest(_Request):
+    """POST /v1/embeddings."""
+
+    model: Annotated[str, Field(min_length=1, max_length=300)]
+    input: Text | Annotated[list[Text], Field(min_length=1, max_length=2048)]
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: Annotated[int, Field(ge=1, le=65536)] | None = None
+    user: Annotated[str, Field(max_length=300)] | None = None
+
+    def texts(self) -> list[str]:
+        return [self.input] if isinstance(self.input, str) else list(self.input)
+
+
+# -- responses (documentation; the routes emit the same shapes) ---------------------------
+class UsageOut(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int = 0
+    total_tokens: int
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str | None
+
+
+class ChatChoice(BaseModel):
+    index: int
+    message: AssistantMessage
+    finish_reason: str | None
+    logprobs: None = None
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: UsageOut | None = None
+    system_fingerprint: str | None = None
+
+
+class CompletionChoice(BaseModel):
+    index: int
+    text: str
+    finish_reason: str | None
+    logprobs: None = None
+
+
+class Completion(BaseModel):
+    id: str
+    object: Literal["text_completion"] = "text_completion"
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: UsageOut | None = None
+
+
+class EmbeddingItem(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str
+
+
+class EmbeddingList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[EmbeddingItem]
+    model: str
+    usage: UsageOut
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+ERROR_RESPONSES = {
+    status: {"model": ErrorResponse, "description": why}
+    for status, why in (
+        (400, "invalid request"),
+        (401, "missing or invalid gateway key"),
+        (403, "key may not use this model"),
+        (404, "unknown model"),
+        (429, "rate limit or budget exhausted (see Retry-After)"),
+        (502, "upstream failed after retries and fallbacks"),
+        (503, "model overloaded or unavailable"),
+        (504, "upstream timed out"),
+    )
+}

@@ -1,0 +1,113 @@
+"""Build OpenAI-shaped JSON (chat completions, completions, chunks, embeddings) fast.
+
+Responses are plain dicts serialised once with :func:`dumps`; no response model is
+validated on the hot path.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from starlette.responses import Response
+
+from lmscape.backends.base import Result, Usage
+
+
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def json_response(obj: Any | bytes, status: int = 200) -> Response:
+    body = obj if isinstance(obj, bytes) else dumps(obj)
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def sse(obj: Any) -> bytes:
+    return b"data: " + dumps(obj) + b"\n\n"
+
+
+SSE_DONE = b"data: [DONE]\n\n"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:24]}"
+
+
+def usage_dict(prompt: int, completion: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}
+
+
+def sum_usage(results: list[Result]) -> Usage:
+    return Usage(prompt_tokens=sum(r.usage.prompt_tokens for r in results),
+                 completion_tokens=sum(r.usage.completion_tokens for r in results))
+
+
+def chat_completion(model: str, result: Result) -> dict[str, Any]:
+    return {
+        "id": new_id("chatcmpl"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": result.text},
+            "logprobs": None,
+            "finish_reason": result.finish_reason or "stop",
+        }],
+        "usage": usage_dict(result.usage.prompt_tokens, result.usage.completion_tokens),
+        "system_fingerprint": None,
+    }
+
+
+def text_completion(model: str, results: list[Result]) -> dict[str, Any]:
+    usage = sum_usage(results)
+    return {
+        "id": new_id("cmpl"),
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {"index": i, "text": r.text, "logprobs": None, "finish_reason": r.finish_reason or "stop"}
+            for i, r in enumerate(results)
+        ],
+        "usage": usage_dict(usage.prompt_tokens, usage.completion_tokens),
+    }
+
+
+class ChunkMaker:
+    """Successive ``chat.completion.chunk`` / ``text_completion`` stream events."""
+
+    def __init__(self, model: str, *, chat: bool) -> None:
+        self.model, self.chat = model, chat
+        self.id = new_id("chatcmpl" if chat else "cmpl")
+        self.created = int(time.time())
+        self.object = "chat.completion.chunk" if chat else "text_completion"
+
+    def _base(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"id": self.id, "object": self.object, "created": self.created,
+                "model": self.model, "choices": choices}
+
+    def role(self) -> dict[str, Any]:
+        return self._base([{"index": 0, "delta": {"role": "assistant", "content": ""},
+                            "logprobs": None, "finish_reason": None}])
+
+    def text(self, text: str) -> dict[str, Any]:
+        if self.chat:
+            return self._base([{"index": 0, "delta": {"content": text}, "logprobs": None,
+                                "finish_reason": None}])
+        return self._base([{"index": 0, "text": text, "logprobs": None, "finish_reason": None}])
+
+    def finish(self, reason: str) -> dict[str, Any]:
+        if self.chat:
+            return self._base([{"index": 0, "delta": {}, "logprobs": None,
+                                "finish_reason": reason}])
+        return self._base([{"index": 0, "text": "", "logprobs": None, "finish_reason": reason}])
+
+    def usage(self, prompt: int, completion: int) -> dict[str, Any]:
+        out = self._base([])
+        out["usage"] = usage_dict(prompt, completion)
+        return out
