@@ -17,7 +17,7 @@ def report(
     task: str = typer.Option(None, "--task", "-t", help="Only this task."),
     out: Path = typer.Option(None, "--out", "-o",
                              help="File to write (default report.html; csv/json: stdout)."),
-    compare: tuple[str, str] = typer.Option((None, None), "--compare", metavar="SYSTEM_A SYSTEM_B",
+    compare: tuple[str, str] | None = typer.Option(None, "--compare", metavar="SYSTEM_A SYSTEM_B",
                                             help="Paired significance test between two systems."),
     metric: str = typer.Option(None, "--metric", help="Per-item score for --compare."),
 ) -> None:
@@ -96,13 +96,13 @@ def runs(
     table = Table(title=f"runs ({len(records)} shown)", title_justify="left")
     for header in ("run", "task", "system", "dataset", "status", "items", "quality",
                    "items/s", "started"):
-        table.add_column(header, overflow="fold")
+        table.add_column(header, overflow="fold", no_wrap=header in ("system", "items"))
     for r in records:
         s = r.summary or {}
         metric = s.get("primary_metric")
         m = (s.get("metrics") or {}).get(metric) or {}
         quality = f"{metric} {f.quality(m.get('value'))}" if metric and m else "—"
-        table.add_row(r.id[:12], r.task, r.system, r.dataset, r.status,
+        table.add_row(r.id[:8], r.task, r.system, r.dataset, r.status,
                       f"{counts.get(r.id, 0)}/{r.n_items or '?'}", quality,
                       f.rate(s.get("items_per_s")), r.started_at.strftime("%Y-%m-%d %H:%M"))
     console.print(table)
