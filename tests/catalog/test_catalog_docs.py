@@ -19,7 +19,7 @@ def text() -> str:
 
 
 def test_accelerator_table_matches_code(text):
-    rows = dict(re.findall(r"^\| `([a-z0-9-]+)` \| (\d+ × \d+ GB)", text, flags=re.M))
+    rows = dict(re.findall(r"^\| `([a-z0-9-]+)` \| (\d+ × \d+ GB)", text, flags=re.MULTILINE))
     assert rows == {
         name: f"{acc.count} × {acc.memory_gb:g} GB" for name, acc in ACCELERATORS.items()
     }

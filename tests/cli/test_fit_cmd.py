@@ -39,11 +39,15 @@ def test_json_numbers_match_hand_computation(app):
     assert data["precisions_that_fit_target"] == ["int8", "q4"]
     assert {"target": "8x-h100", "precision": "int8", "total_gb": 640} in data["would_fit"]
 
-    gptj = json.loads(run(app, "fit", "gpt-j", "--context", "2048", "--batch", "2",
-                          "--gpu", "a100-40gb", "--json").stdout)
+    gptj = json.loads(
+        run(
+            app, "fit", "gpt-j", "--context", "2048", "--batch", "2", "--gpu", "a100-40gb", "--json"
+        ).stdout
+    )
     assert gptj["estimate"]["kv_bytes"] == 2 * 28 * 16 * 256 * 2048 * 2 * 2
     assert gptj["estimate"]["total_bytes"] == pytest.approx(
-        1.1 * (6_053_381_344 * 2 + 2 * 939_524_096) + 0.5e9)
+        1.1 * (6_053_381_344 * 2 + 2 * 939_524_096) + 0.5e9
+    )
     assert gptj["fits"] is True
 
 

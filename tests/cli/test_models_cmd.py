@@ -43,8 +43,16 @@ def test_table_lists_every_model(app, monkeypatch):
     monkeypatch.setattr(console, "_width", 160)
     result = run(app, "models")
     assert result.exit_code == 0, result.output
-    for text in ("gpt-4o", "llama-3.1-405b", "smollm2-135m-instruct", "tinybert-4l",
-                 "$2.5/$10", "$8/$24 †", "Llama 3.1 Community License", "Meta"):
+    for text in (
+        "gpt-4o",
+        "llama-3.1-405b",
+        "smollm2-135m-instruct",
+        "tinybert-4l",
+        "$2.5/$10",
+        "$8/$24 †",
+        "Llama 3.1 Community License",
+        "Meta",
+    ):
         assert text in result.stdout
     rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
     assert rows["gemma-3-270m"].rstrip().endswith("yes")
@@ -69,13 +77,18 @@ def test_json_and_filters(app):
     assert {m["id"] for m in small} >= {"smollm2-135m-instruct", "bert-base-uncased"}
     assert all(m["params"]["value"] <= 1e9 for m in small)
     assert "gpt-4" not in {m["id"] for m in small}  # no published size: left out
-    assert "gpt-j-6b" in {m["id"] for m in json.loads(
-        run(app, "models", "--max-params", "7e9", "--json").stdout)}
-    assert "gpt-neo-1.3b" not in {m["id"] for m in json.loads(
-        run(app, "models", "--max-params", "500M", "--json").stdout)}
+    assert "gpt-j-6b" in {
+        m["id"] for m in json.loads(run(app, "models", "--max-params", "7e9", "--json").stdout)
+    }
+    assert "gpt-neo-1.3b" not in {
+        m["id"] for m in json.loads(run(app, "models", "--max-params", "500M", "--json").stdout)
+    }
     offline = json.loads(run(app, "models", "--runs-offline", "--json").stdout)
     assert {m["id"] for m in offline} == {
-        "smollm2-135m-instruct", "gemma-3-270m", "all-minilm-l6-v2"}
+        "smollm2-135m-instruct",
+        "gemma-3-270m",
+        "all-minilm-l6-v2",
+    }
     assert all(m["runs_offline"] for m in offline)
 
 
@@ -121,8 +134,13 @@ def test_user_catalog_from_home_and_flag(app, lmscape_home, tmp_path):
     [
         (("licence: MIT", "licnse: MIT"), ["entry 'team-lm'", "field 'licnse'", "unknown field"]),
         (("value: 300000000", "value: many"), ["entry 'team-lm'", "field 'params.value'"]),
-        ((' source: "https://example.org/team-lm", as_of: 2025-01-02}\n    context',
-          ' as_of: 2025-01-02}\n    context'), ["field 'params.source'", "missing"]),
+        (
+            (
+                ' source: "https://example.org/team-lm", as_of: 2025-01-02}\n    context',
+                " as_of: 2025-01-02}\n    context",
+            ),
+            ["field 'params.source'", "missing"],
+        ),
         (("name: Team LM", "name: [Team LM"), ["YAML syntax error", "line"]),
     ],
     ids=["unknown-field", "wrong-type", "missing-source", "bad-yaml"],

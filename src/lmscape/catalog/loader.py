@@ -47,7 +47,7 @@ def _read_yaml(path: Path, label: str) -> Any:
     except OSError as exc:
         raise CatalogError(f"cannot read it: {exc.strerror}", file=label) from None
     try:
-        return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+        return yaml.load(text, Loader=_LOADER)  # a safe loader (C or pure Python)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]

@@ -13,7 +13,7 @@ _SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
 _COUNT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmbgt]?)\s*$", re.IGNORECASE)
 
 
-def parse_count(text: str | int | float) -> int:
+def parse_count(text: str | float) -> int:
     """Parse a parameter count: ``1B``, ``500M``, ``1.3b``, ``7e9``, ``125k``, ``66000000``."""
     if isinstance(text, int | float):
         return int(text)
@@ -23,7 +23,7 @@ def parse_count(text: str | int | float) -> int:
             f"cannot read {text!r} as a parameter count",
             hint="write a number with an optional suffix: 500M, 1.3B, 7e9",
         )
-    return int(round(float(match.group(1)) * _SUFFIX[match.group(2).lower()]))
+    return round(float(match.group(1)) * _SUFFIX[match.group(2).lower()])
 
 
 def format_count(n: int | None) -> str:

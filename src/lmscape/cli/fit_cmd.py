@@ -4,12 +4,12 @@ or a named accelerator; when it does not, what would."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import typer
 
 from lmscape.catalog.hardware import ACCELERATORS, DEFAULT_CONTEXT, HOST
 from lmscape.cli.app import console
+from lmscape.cli.models_cmd import CatalogOption
 
 FIT_HELP = f"""Will a model fit? Memory for weights plus KV cache at a context length, checked
 against this machine's available RAM or a named accelerator.
@@ -41,7 +41,9 @@ def fit(
         "fp16", "--precision", "-p", help="fp32, fp16, bf16, int8, fp8 or q4."
     ),
     context: int = typer.Option(
-        None, "--context", "-c",
+        None,
+        "--context",
+        "-c",
         help=f"Context length in tokens (default: the model's window, at most {DEFAULT_CONTEXT:,}).",
     ),
     gpu: str = typer.Option(
@@ -49,9 +51,7 @@ def fit(
     ),
     batch: int = typer.Option(1, "--batch", "-b", help="Concurrent sequences."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    catalog: list[Path] = typer.Option(
-        None, "--catalog", help="Extra catalog YAML file (repeatable)."
-    ),
+    catalog: CatalogOption = None,
 ) -> None:
     from lmscape.catalog import load_catalog
     from lmscape.catalog.hardware import (
@@ -69,15 +69,26 @@ def fit(
     options = suggest(entry, est.context, batch)
     here = precisions_that_fit(entry, target, est.context, batch)
     if as_json:
-        typer.echo(json.dumps({
-            "estimate": est.to_dict(),
-            "target": {"name": target.name, "count": target.count,
-                       "memory_gb": target.memory_gb, "total_gb": target.total_gb},
-            "fits": ok,
-            "precisions_that_fit_target": here,
-            "would_fit": [{"target": a.name, "precision": p, "total_gb": a.total_gb}
-                          for a, p in options],
-        }, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "estimate": est.to_dict(),
+                    "target": {
+                        "name": target.name,
+                        "count": target.count,
+                        "memory_gb": target.memory_gb,
+                        "total_gb": target.total_gb,
+                    },
+                    "fits": ok,
+                    "precisions_that_fit_target": here,
+                    "would_fit": [
+                        {"target": a.name, "precision": p, "total_gb": a.total_gb}
+                        for a, p in options
+                    ],
+                },
+                indent=2,
+            )
+        )
         return
 
     console.print(
@@ -91,9 +102,7 @@ def fit(
     if ok:
         console.print(f"[green]fits[/] {where}: needs {_gb(est.total_bytes)}")
     else:
-        console.print(
-            f"[red]does not fit[/] {where}: needs {_gb(est.total_bytes)}"
-        )
+        console.print(f"[red]does not fit[/] {where}: needs {_gb(est.total_bytes)}")
         if here:
             console.print(f"on {target.name} it fits at: {', '.join(here)}")
         else:

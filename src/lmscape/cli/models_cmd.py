@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -14,6 +15,9 @@ CATALOG_HELP = (
     "Extra catalog YAML file (repeatable); extends or overrides the built-in catalog "
     "and $LMSCAPE_HOME/catalog.yaml."
 )
+
+
+CatalogOption = Annotated[list[Path] | None, typer.Option("--catalog", help=CATALOG_HELP)]
 
 
 def _catalog(files: list[Path] | None):
@@ -52,14 +56,16 @@ def list_models(
     ctx: typer.Context,
     access: str = typer.Option(None, "--access", help="closed or open-weight."),
     max_params: str = typer.Option(
-        None, "--max-params", help="Largest parameter count, e.g. 1B, 500M, 7e9 (models "
-        "that publish no count are left out)."
+        None,
+        "--max-params",
+        help="Largest parameter count, e.g. 1B, 500M, 7e9 (models "
+        "that publish no count are left out).",
     ),
     runs_offline: bool = typer.Option(
         False, "--runs-offline", help="Only models whose weights are on this machine."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    catalog: list[Path] = typer.Option(None, "--catalog", help=CATALOG_HELP),
+    catalog: CatalogOption = None,
 ) -> None:
     """List catalog models: id, developer, access, size, params, licence, context, price."""
     ctx.obj = {"catalog": catalog}
@@ -85,8 +91,12 @@ def list_models(
     from rich.table import Table
 
     table = Table(
-        title=f"{len(entries)} of {len(cat)} models", title_justify="left",
-        box=None, padding=(0, 1), pad_edge=False, collapse_padding=True,
+        title=f"{len(entries)} of {len(cat)} models",
+        title_justify="left",
+        box=None,
+        padding=(0, 1),
+        pad_edge=False,
+        collapse_padding=True,
     )
     columns = [
         ("id", "left", lambda e: e.id),
@@ -119,7 +129,7 @@ def show(
     ctx: typer.Context,
     model_id: str = typer.Argument(..., metavar="ID", help="Model id or alias."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
-    catalog: list[Path] = typer.Option(None, "--catalog", help=CATALOG_HELP),
+    catalog: CatalogOption = None,
 ) -> None:
     """Every fact about one model, each with its source and date."""
     parent = (ctx.obj or {}).get("catalog") or []
@@ -152,13 +162,23 @@ def _fact_rows(entry) -> list[tuple[str, str, str, str]]:
         add("retired", entry.retired, entry.retired_source, None)
     if entry.price:
         p = entry.price
-        add("price in / out", f"${p.input_per_mtok:g} / ${p.output_per_mtok:g} per 1M tokens",
-            p.source, p.as_of, p.note)
+        add(
+            "price in / out",
+            f"${p.input_per_mtok:g} / ${p.output_per_mtok:g} per 1M tokens",
+            p.source,
+            p.as_of,
+            p.note,
+        )
     if entry.arch:
         a = entry.arch
-        parts = [f"{a.kind}", f"{a.layers} layers", f"hidden {a.hidden_size}",
-                 f"{a.attention_heads} heads", f"{a.effective_kv_heads} KV heads",
-                 f"head dim {a.effective_head_dim}"]
+        parts = [
+            f"{a.kind}",
+            f"{a.layers} layers",
+            f"hidden {a.hidden_size}",
+            f"{a.attention_heads} heads",
+            f"{a.effective_kv_heads} KV heads",
+            f"head dim {a.effective_head_dim}",
+        ]
         if a.vocab_size:
             parts.append(f"vocab {a.vocab_size:,}")
         if a.sliding_window:
@@ -166,8 +186,13 @@ def _fact_rows(entry) -> list[tuple[str, str, str, str]]:
         add("architecture", ", ".join(parts), a.source, a.as_of)
     for s in entry.scores:
         split = f", {s.split}" if s.split else ""
-        add(f"score: {s.benchmark}", f"{s.value:g} {s.metric} ({s.setting}{split})",
-            s.source, s.as_of, s.note)
+        add(
+            f"score: {s.benchmark}",
+            f"{s.value:g} {s.metric} ({s.setting}{split})",
+            s.source,
+            s.as_of,
+            s.note,
+        )
     return rows
 
 
@@ -177,11 +202,17 @@ def _render_entry(entry) -> None:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
-    head.add_row("id", entry.id + (f"  (aliases: {', '.join(entry.aliases)})" if entry.aliases else ""))
+    head.add_row(
+        "id", entry.id + (f"  (aliases: {', '.join(entry.aliases)})" if entry.aliases else "")
+    )
     for label, value in (
-        ("name", entry.name), ("developer", entry.developer), ("access", entry.access),
-        ("size class", entry.size_class), ("licence", entry.licence),
-        ("architecture", entry.architecture), ("card", entry.card),
+        ("name", entry.name),
+        ("developer", entry.developer),
+        ("access", entry.access),
+        ("size class", entry.size_class),
+        ("licence", entry.licence),
+        ("architecture", entry.architecture),
+        ("card", entry.card),
         ("runs offline here", "yes" if entry.runs_offline else "no"),
         ("catalog file", entry.origin),
     ):
