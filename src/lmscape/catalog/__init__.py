@@ -12,10 +12,25 @@ Importing this package is cheap: PyYAML and pydantic only.
 
 from __future__ import annotations
 
-from lmscape.catalog.loader import clear_cache, load_catalog, parse_file
-from lmscape.catalog.queries import Catalog, format_count, parse_count
-from lmscape.catalog.schema import Arch, Fact, ModelEntry, Price, RunSpec, Score
+import importlib
+from typing import TYPE_CHECKING, Any
 
+# Names resolve on first use (PEP 562), so importing `lmscape.catalog.hardware` for the
+# `fit` help text does not build the pydantic schema.
+_EXPORTS = {
+    "Arch": "schema",
+    "Fact": "schema",
+    "ModelEntry": "schema",
+    "Price": "schema",
+    "RunSpec": "schema",
+    "Score": "schema",
+    "Catalog": "queries",
+    "format_count": "queries",
+    "parse_count": "queries",
+    "clear_cache": "loader",
+    "load_catalog": "loader",
+    "parse_file": "loader",
+}
 __all__ = [
     "Arch",
     "Catalog",
@@ -30,3 +45,16 @@ __all__ = [
     "parse_count",
     "parse_file",
 ]
+
+if TYPE_CHECKING:
+    from lmscape.catalog.loader import clear_cache, load_catalog, parse_file
+    from lmscape.catalog.queries import Catalog, format_count, parse_count
+    from lmscape.catalog.schema import Arch, Fact, ModelEntry, Price, RunSpec, Score
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'lmscape.catalog' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"lmscape.catalog.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value

@@ -21,9 +21,12 @@ spec sheets, read as GB.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
-from lmscape.catalog.schema import ModelEntry
 from lmscape.errors import ConfigError, LmscapeError, NotFoundError
+
+if TYPE_CHECKING:
+    from lmscape.catalog.schema import ModelEntry
 
 GB = 1e9
 PRECISION_BYTES: dict[str, float] = {
