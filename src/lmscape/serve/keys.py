@@ -107,7 +107,7 @@ def create_key(
         if exists:
             raise ConfigError(
                 f"a key named {name!r} already exists",
-                hint="choose another --name, or revoke it first with `lmscape keys revoke`",
+                hint="choose another --name (names stay taken after revocation)",
             )
         conn.execute(gateway_keys.insert().values(**row))
     return get_key(store, row["id"]), secret
