@@ -1,0 +1,143 @@
+"""Keys, budgets and rate limits on a live gateway (SQLite), through the official
+``openai`` client and lmscape's own openai backend pointed at the gateway."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import openai
+import pytest
+import sqlalchemy as sa
+
+from lmscape.backends.base import Request
+from lmscape.backends.openai_compat import OpenAIBackend
+from lmscape.serve.app import create_app
+from lmscape.serve.config import GatewayConfig
+from lmscape.serve.keys import create_key, list_keys, revoke_key
+from lmscape.serve.tables import gateway_usage
+from lmscape.store import open_store
+
+from .conftest import LiveServer, upstream_models
+
+
+def _config(upstream, **limits) -> GatewayConfig:
+    return GatewayConfig.model_validate({
+        "models": upstream_models(upstream.url),
+        "limits": {"retries": 0, "usage_flush_s": 0.05, "key_cache_ttl_s": 0, **limits},
+        "include_catalog": False, "include_embedded": False,
+    })
+
+
+@pytest.fixture
+def gateway(upstream, tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'gw.db'}")
+    app = create_app(_config(upstream), store=store, allow_open=True)
+    with LiveServer(app) as server:
+        server.app, server.store = app, store
+        yield server
+
+
+def _client(gateway, key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0)
+
+
+def _chat(client: openai.OpenAI, model: str = "up-echo", **kw):
+    return client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}],
+                                          **kw)
+
+
+def test_open_access_until_a_key_exists(gateway):
+    assert _chat(_client(gateway, "EMPTY")).choices[0].message.content == "echo: hi"
+    _, secret = create_key(gateway.store, "first")
+    with pytest.raises(openai.AuthenticationError) as info:
+        _chat(_client(gateway, "EMPTY"))
+    assert info.value.body["code"] == "invalid_api_key"
+    assert _chat(_client(gateway, secret)).choices[0].message.content == "echo: hi"
+
+
+def test_require_key_refuses_anonymous_requests(upstream, tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'gw.db'}")
+    with LiveServer(create_app(_config(upstream), store=store, allow_open=False)) as server:
+        reply = httpx.post(f"{server.url}/v1/chat/completions", json={
+            "model": "up-echo", "messages": [{"role": "user", "content": "x"}]})
+        assert reply.status_code == 401
+        assert reply.json()["error"]["type"] == "authentication_error"
+
+
+def test_revoked_and_wrong_keys_get_401(gateway):
+    _, secret = create_key(gateway.store, "temp")
+    client = _client(gateway, secret)
+    assert _chat(client).choices
+    revoke_key(gateway.store, "temp")
+    with pytest.raises(openai.AuthenticationError) as info:
+        _chat(client)
+    assert "revoked" in info.value.body["message"]
+    with pytest.raises(openai.AuthenticationError):
+        _chat(_client(gateway, secret[:-2] + "zz"))
+
+
+def test_model_allow_list(gateway):
+    _, secret = create_key(gateway.store, "narrow", models=["up-echo"])
+    client = _client(gateway, secret)
+    assert _chat(client).choices
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        _chat(client, model="up-flaky")
+    assert info.value.body["code"] == "model_not_allowed"
+    assert [m.id for m in client.models.list()] == ["up-echo"]
+
+
+def test_rate_limit_answers_429_with_retry_after(gateway):
+    _, secret = create_key(gateway.store, "slow", rpm=2)
+    http = httpx.Client(headers={"Authorization": f"Bearer {secret}"})
+    body = {"model": "up-echo", "messages": [{"role": "user", "content": "x"}]}
+    codes = [http.post(f"{gateway.url}/v1/chat/completions", json=body) for _ in range(3)]
+    assert [r.status_code for r in codes] == [200, 200, 429]
+    assert codes[2].json()["error"]["code"] == "rate_limit_exceeded"
+    assert 1 <= int(codes[2].headers["retry-after"]) <= 60
+
+
+def test_budget_is_exact_under_concurrent_requests(gateway):
+    """Each request reserves 28 000 n$ and costs 20 000 n$; 24 requests race for a
+    budget of 100 000 n$: spend never crosses it and equals the usage rows."""
+    key, secret = create_key(gateway.store, "budgeted", budget_usd=0.0001)
+    client = _client(gateway, secret)
+    outcomes: list[str] = []
+
+    def one():
+        try:
+            _chat(client, max_tokens=5)
+            outcomes.append("ok")
+        except openai.RateLimitError as exc:
+            assert exc.body["code"] == "insufficient_quota"
+            assert exc.response.headers.get("retry-after")
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=one) for _ in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    gateway.app.state.gateway.usage.flush()
+    spent = next(k for k in list_keys(gateway.store) if k.id == key.id).spent_nusd
+    with gateway.store.connect() as conn:
+        total, n = conn.execute(sa.select(sa.func.sum(gateway_usage.c.cost_nusd), sa.func.count())
+                                .where(gateway_usage.c.key_id == key.id)).one()
+    assert spent <= 100_000
+    assert spent == total == 20_000 * outcomes.count("ok")
+    assert n == outcomes.count("ok") >= 3
+    assert "refused" in outcomes
+
+
+def test_lmscape_openai_backend_through_the_gateway(gateway):
+    _, secret = create_key(gateway.store, "bench")
+    backend = OpenAIBackend("up-echo", base_url=f"{gateway.url}/v1", api_key=secret,
+                            prompt_mode="chat", max_retries=0)
+    results = backend.generate([Request(messages=[{"role": "user", "content": "one"}]),
+                                Request(messages=[{"role": "user", "content": "two"}])])
+    assert [r.text for r in results] == ["echo: one", "echo: two"]
+    assert results[0].usage.prompt_tokens == 10
+    chunks = list(backend.stream(Request(messages=[{"role": "user", "content": "s"}])))
+    assert "".join(c.text for c in chunks) == "echo: s"
+    vectors = OpenAIBackend("up-echo", base_url=f"{gateway.url}/v1", api_key=secret).embed(["ab"])
+    assert vectors.vectors.shape == (1, 4)
