@@ -89,7 +89,10 @@ def make_upstream(state: dict) -> Starlette:
             return failed
         if state.get("delay"):
             await asyncio.sleep(state["delay"])
-        text = "echo: " + body["messages"][-1]["content"]
+        content = body["messages"][-1].get("content") or ""
+        if isinstance(content, list):  # content parts
+            content = "".join(str(part.get("text", "")) for part in content)
+        text = "echo: " + str(content)
         usage = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS,
                  "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS}
         base = {"id": "chatcmpl-stub", "created": 1, "model": body["model"]}
