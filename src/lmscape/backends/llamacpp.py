@@ -47,22 +47,23 @@ TRANSCRIPT_STOP = ("\nUser:",)
 
 @contextlib.contextmanager
 def quiet_stderr(enabled: bool = True) -> Iterator[None]:
-    """Send file descriptor 2 to /dev/null (llama.cpp writes there from C)."""
+    """Silence stderr: file descriptor 2 (llama.cpp's C code) and ``sys.stderr``
+    (llama-cpp-python's log callback prints some warnings there, whatever its level)."""
     if not enabled:
         yield
         return
-    try:
-        saved = os.dup(2)
-    except OSError:  # no fd 2 at all
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
+    with open(os.devnull, "w") as null, contextlib.redirect_stderr(null):
+        try:
+            saved = os.dup(2)
+        except OSError:  # no fd 2 at all
+            yield
+            return
+        try:
             os.dup2(null.fileno(), 2)
             yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def check_gguf(path: Path) -> None:
