@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "get_model"]
 
 
-def get_model(model_id: str, **options):
+def get_model(model_id: str, /, **options):
     """Return a ready backend for a catalog model id (or ``backend:model`` spec).
 
     >>> model = lmscape.get_model("smollm2-135m-instruct")   # doctest: +SKIP

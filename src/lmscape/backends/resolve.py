@@ -108,7 +108,7 @@ def resolve(spec: str) -> Resolved:
     return _catalog(spec)
 
 
-def get_model(model_id: str, **options: Any):
+def get_model(model_id: str, /, **options: Any):
     """A ready backend for a catalog id, a ``BACKEND:MODEL`` spec or a GGUF path."""
     resolved = resolve(model_id)
     cls = registry.get_backend_class(resolved.backend)
