@@ -209,3 +209,19 @@ def test_sse_wire_format(gateway):
     assert lines[-1] == "data: [DONE]"
     assert all(line.startswith("data: ") for line in lines)
     assert json.loads(lines[0][6:])["object"] == "chat.completion.chunk"
+
+
+def test_local_embeddings_float_and_base64(client, gateway):
+    import numpy as np
+
+    texts = ["The cat sat on the mat.", "A cat was sitting on a rug.", "Quarterly tax filing."]
+    floats = client.embeddings.create(model="all-minilm-l6-v2", input=texts,
+                                      encoding_format="float")
+    vectors = np.array([d.embedding for d in floats.data])
+    assert vectors.shape == (3, 384) and [d.index for d in floats.data] == [0, 1, 2]
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert unit[0] @ unit[1] > unit[0] @ unit[2] + 0.2  # paraphrases are closer
+    packed = client.embeddings.create(model="all-minilm-l6-v2", input=texts)  # base64 default
+    assert np.allclose(np.array([d.embedding for d in packed.data]), vectors, atol=1e-6)
+    assert floats.usage.prompt_tokens > 0
+    assert usage_rows(gateway)[-1]["endpoint"] == "embeddings"
