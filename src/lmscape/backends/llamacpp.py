@@ -177,7 +177,9 @@ class LlamaCppBackend(Backend):
     # -- facts -----------------------------------------------------------------------
     @property
     def context_length(self) -> int:
-        return self._llm.n_ctx()
+        # llama.cpp may round the window up (to a multiple of 256); llama-cpp-python's
+        # token buffer keeps the size asked for, so the smaller one is the real limit.
+        return min(self._llm.n_ctx(), len(self._llm.input_ids))
 
     @property
     def is_chat_model(self) -> bool:
