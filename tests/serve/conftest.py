@@ -82,8 +82,10 @@ def make_upstream(state: dict) -> Starlette:
     async def chat(request: Request):
         body = await request.json()
         state.setdefault("bodies", []).append(body)
-        if request.headers.get("authorization") != f"Bearer {STUB_KEY}":
-            return _error(401, "bad upstream key", "invalid_request_error")
+        presented = request.headers.get("authorization", "")
+        if presented != f"Bearer {STUB_KEY}":  # echoes the key, as some providers do
+            return _error(401, f"Incorrect API key provided: {presented[7:]}",
+                          "invalid_request_error")
         failed = failure(body["model"])
         if failed is not None:
             return failed

@@ -141,3 +141,23 @@ def test_lmscape_openai_backend_through_the_gateway(gateway):
     assert "".join(c.text for c in chunks) == "echo: s"
     vectors = OpenAIBackend("up-echo", base_url=f"{gateway.url}/v1", api_key=secret).embed(["ab"])
     assert vectors.vectors.shape == (1, 4)
+
+
+def test_upstream_key_never_reaches_the_client_or_the_store(upstream, tmp_path, monkeypatch):
+    wrong = "sk-wrong-upstream-key-0123456789abcdef"
+    monkeypatch.setenv("WRONG_UPSTREAM_KEY", wrong)
+    config = _config(upstream)
+    config.models.append(config.models[0].model_copy(update={
+        "name": "up-badkey", "options": {**config.models[0].options,
+                                         "api_key_env": "WRONG_UPSTREAM_KEY"}}))
+    store = open_store(f"sqlite:///{tmp_path / 'gw.db'}")
+    app = create_app(config, store=store)
+    with LiveServer(app) as server:
+        reply = httpx.post(f"{server.url}/v1/chat/completions", json={
+            "model": "up-badkey", "messages": [{"role": "user", "content": "x"}]})
+        app.state.gateway.usage.flush()
+    assert reply.status_code == 502 and reply.json()["error"]["code"] == "upstream_auth"
+    assert wrong not in reply.text and "[redacted]" in reply.text
+    with store.connect() as conn:
+        rows = conn.execute(sa.select(gateway_usage)).all()
+    assert rows and wrong not in repr(rows)
