@@ -109,10 +109,16 @@ def bench(
 
 def _print_boards(store, tasks: list[str], datasets: dict[str, str]) -> None:
     from lmscape.bench.results import leaderboard
+    from lmscape.errors import NotFoundError
     from lmscape.report.console import leaderboard_table
 
     for name in dict.fromkeys(tasks):
-        console.print(leaderboard_table(leaderboard(store, name, datasets.get(name))))
+        try:
+            board = leaderboard(store, name, datasets.get(name))
+        except NotFoundError:
+            err_console.print(f"[yellow]{name}[/]: no system finished, so no leaderboard")
+            continue
+        console.print(leaderboard_table(board))
 
 
 def tasks_cmd() -> None:
