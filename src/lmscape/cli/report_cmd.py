@@ -93,7 +93,11 @@ def runs(
     if not records:
         console.print("no runs stored yet; run `lmscape bench`")
         return
-    table = Table(title=f"runs ({len(records)} shown)", title_justify="left")
+    unfinished = any(r.status != "done" for r in records)
+    table = Table(title=f"runs ({len(records)} shown)", title_justify="left",
+                  caption="runs left 'running' (killed) or 'failed' continue where they stopped "
+                          "with the same `lmscape bench ...` command plus --resume"
+                  if unfinished else None, caption_justify="left")
     for header in ("run", "task", "system", "dataset", "status", "items", "quality",
                    "items/s", "started"):
         table.add_column(header, overflow="fold", no_wrap=header in ("system", "items"))
