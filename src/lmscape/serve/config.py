@@ -22,8 +22,9 @@ file adds or overrides models::
       retries: 2                        # upstream retries (backoff) before a fallback
       request_timeout_s: 120
       default_max_tokens: 1024          # bound used to reserve budget when a request sets none
-    include_embedded: true
-    include_catalog: true
+    include_embedded: true              # the three embedded models, even without a catalog
+    include_catalog: true               # catalog models whose weights are here or whose
+                                        # provider key is in the environment
 """
 
 from __future__ import annotations
