@@ -1,0 +1,180 @@
+"""Method registry and systems.
+
+A *system* is a model plus a method, named ``"MODEL/METHOD"``
+(``"gemma-3-270m/few-shot-choice"``, ``"all-minilm-l6-v2/keybert-mmr"``), or a
+model-free method alone (``"yake"``, ``"vader"``). MODEL is anything
+:func:`lmscape.get_model` accepts (catalog id, ``BACKEND:MODEL``, GGUF path); METHOD is
+the part after the last ``/``.
+
+| method | tasks | needs |
+|---|---|---|
+| ``zero-shot-choice``, ``few-shot-choice`` | sentiment | loglikelihood (local models) |
+| ``prompted`` | sentiment, keywords, keywords-semeval2017 | any chat model |
+| ``logreg-head`` | sentiment | embeddings |
+| ``vader`` | sentiment | nothing |
+| ``keybert-mmr`` | keywords, keywords-semeval2017 | embeddings (+ spaCy) |
+| ``yake`` | keywords, keywords-semeval2017 | nothing |
+| ``next-turn`` | dialogue, mt-bench | any chat model (+ ``judge=MODEL``) |
+| ``reference-perplexity`` | dialogue | loglikelihood |
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from lmscape.backends.base import Backend
+from lmscape.errors import ConfigError, NotFoundError
+from lmscape.methods.base import Method
+from lmscape.tasks.base import Task
+
+_KEYWORDS = ("keywords", "keywords-semeval2017")
+
+# method name -> task name -> "module:Class"
+METHODS: dict[str, dict[str, str]] = {
+    "zero-shot-choice": {"sentiment": "lmscape.methods.choice:ZeroShotChoice"},
+    "few-shot-choice": {"sentiment": "lmscape.methods.choice:FewShotChoice"},
+    "prompted": {
+        "sentiment": "lmscape.methods.prompted:PromptedClassify",
+        **{t: "lmscape.methods.prompted:PromptedKeywords" for t in _KEYWORDS},
+    },
+    "logreg-head": {"sentiment": "lmscape.methods.embed_head:LogRegHead"},
+    "vader": {"sentiment": "lmscape.methods.lexicon:Vader"},
+    "keybert-mmr": {t: "lmscape.methods.keybert:KeyBertMMR" for t in _KEYWORDS},
+    "yake": {t: "lmscape.methods.yake_method:Yake" for t in _KEYWORDS},
+    "next-turn": {t: "lmscape.methods.dialogue_gen:NextTurn" for t in ("dialogue", "mt-bench")},
+    "reference-perplexity": {"dialogue": "lmscape.methods.dialogue_gen:ReferencePerplexity"},
+}
+MODEL_FREE = ("vader", "yake")
+
+# The default suite of ``lmscape bench`` on the embedded offline models.
+DEFAULT_SYSTEMS: dict[str, list[str]] = {
+    "sentiment": [
+        "gemma-3-270m/few-shot-choice",
+        "smollm2-135m-instruct/zero-shot-choice",
+        "all-minilm-l6-v2/logreg-head",
+        "vader",
+    ],
+    "keywords": ["all-minilm-l6-v2/keybert-mmr", "yake", "smollm2-135m-instruct/prompted"],
+    "keywords-semeval2017": ["all-minilm-l6-v2/keybert-mmr", "yake",
+                             "smollm2-135m-instruct/prompted"],
+    "dialogue": ["smollm2-135m-instruct/next-turn", "gemma-3-270m/reference-perplexity",
+                 "smollm2-135m-instruct/reference-perplexity"],
+    "mt-bench": [],
+}
+# Items per task so that the default suite of all three main tasks finishes within
+# 10 minutes on a 2-core CPU (measured: see benchmarks/quality.py and the README).
+DEFAULT_LIMITS: dict[str, int] = {
+    "sentiment": 200,
+    "keywords": 100,
+    "keywords-semeval2017": 100,
+    "dialogue": 50,
+    "mt-bench": 10,
+}
+
+
+@dataclass
+class System:
+    """A model plus a method, ready to predict."""
+
+    name: str
+    method: Method
+    model_id: str | None
+
+    @property
+    def model(self) -> Backend | None:
+        return self.method.model
+
+    def close(self) -> None:
+        if self.method.model is not None:
+            self.method.model.close()
+
+
+def list_methods(task: Task | str | None = None) -> list[str]:
+    """Method names, all of them or those that support ``task``."""
+    if task is None:
+        return list(METHODS)
+    name = task if isinstance(task, str) else task.name
+    return [m for m, tasks in METHODS.items() if name in tasks]
+
+
+def parse_spec(spec: str) -> tuple[str | None, str]:
+    """``"MODEL/METHOD"`` -> (model, method); ``"yake"`` -> (None, "yake")."""
+    spec = spec.strip()
+    if "/" not in spec:
+        return None, spec
+    model, _, method = spec.rpartition("/")
+    return model, method
+
+
+def method_class(method: str, task: Task) -> type[Method]:
+    """The class implementing ``method`` for ``task``."""
+    if method not in METHODS:
+        raise NotFoundError("method", method, METHODS,
+                            hint=f"methods for {task.name}: {', '.join(list_methods(task))}")
+    impl = METHODS[method].get(task.name)
+    if impl is None:
+        raise NotFoundError(
+            f"method for task {task.name!r}", method, list_methods(task),
+            hint=f"{method} works on {', '.join(METHODS[method])}; "
+            f"methods for {task.name}: {', '.join(list_methods(task))}",
+        )
+    module_name, _, attr = impl.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def _load_model(model_id: str) -> Backend:
+    import lmscape
+
+    return lmscape.get_model(model_id)
+
+
+def build_system(spec: str, task: Task, *, backend: Backend | None = None,
+                 **params: Any) -> System:
+    """Build the system named ``spec`` for ``task``.
+
+    ``backend`` reuses an already loaded model (it must be the spec's model).
+    ``params`` go to the method (``k=8``, ``top_n=5``, ``judge="gpt-4o"`` …); a
+    ``judge`` given as a model id is loaded here.
+    """
+    model_id, method = parse_spec(spec)
+    cls = method_class(method, task)
+    if cls.needs_model and model_id is None:
+        raise ConfigError(
+            f"method {method!r} needs a model",
+            hint=f"name the system MODEL/{method}, e.g. "
+            f"{_example_model(method)}/{method}",
+        )
+    if not cls.needs_model and model_id is not None:
+        raise ConfigError(f"method {method!r} uses no model",
+                          hint=f"name the system just {method!r}")
+    if isinstance(params.get("judge"), str):
+        params["judge"] = _load_model(params["judge"])
+    model = None
+    if model_id is not None:
+        model = backend if backend is not None else _load_model(model_id)
+    name = f"{model_id}/{method}" if model_id else method
+    return System(name=name, method=cls(task, model, **params), model_id=model_id)
+
+
+def _example_model(method: str) -> str:
+    if method in ("logreg-head", "keybert-mmr"):
+        return "all-minilm-l6-v2"
+    if method in ("few-shot-choice", "zero-shot-choice", "reference-perplexity"):
+        return "gemma-3-270m"
+    return "smollm2-135m-instruct"
+
+
+def default_systems(task_name: str) -> list[str]:
+    """The systems ``lmscape bench TASK`` runs when none are named."""
+    if task_name not in DEFAULT_SYSTEMS:
+        raise NotFoundError("task", task_name, DEFAULT_SYSTEMS)
+    return list(DEFAULT_SYSTEMS[task_name])
+
+
+def default_limit(task_name: str) -> int:
+    """Items per system for the default suite (fits 10 minutes on a 2-core CPU)."""
+    if task_name not in DEFAULT_LIMITS:
+        raise NotFoundError("task", task_name, DEFAULT_LIMITS)
+    return DEFAULT_LIMITS[task_name]
