@@ -32,7 +32,6 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -176,7 +175,7 @@ async def load(port: int, path: str, headers: dict[str, str], concurrency: int,
             start = time.perf_counter()
             try:
                 status = await asyncio.wait_for(conn.call(), timeout=10)
-            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError):
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
                 errors += 1
                 conn.close()
                 conn = Conn(port, path, headers)

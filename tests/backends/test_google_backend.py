@@ -39,7 +39,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, code: int, status: str, message: str) -> None:
         self._json(code, {"error": {"code": code, "message": message, "status": status}})
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         server = self.server
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         key = self.headers.get("x-goog-api-key", "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -33,7 +34,7 @@ class BufferBackend(Backend):
     streamed = 0
     running = 0
     peak = 0
-    closed: list[str] = []
+    closed: ClassVar[list[str]] = []
     lock = threading.Lock()
 
     def __init__(self, model: str, *, delay: float = 0.2, **_: object) -> None:

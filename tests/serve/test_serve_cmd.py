@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -15,8 +14,8 @@ from typer.testing import CliRunner
 
 from lmscape.cli.main import build_app
 
-from .test_postgres import _free_port, _wait_ready
 from .conftest import STUB_KEY, upstream_models
+from .test_postgres import _free_port, _wait_ready
 
 pytestmark = pytest.mark.slow
 

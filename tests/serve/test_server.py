@@ -174,14 +174,15 @@ def test_client_disconnect_stops_generation(gateway):
             "temperature": 1.0, "seed": 1,
             "messages": [{"role": "user", "content": "Write a very long story about ships."}]}
     n_before = len(usage_rows(gateway))
-    with httpx.Client(timeout=60) as http:
-        with http.stream("POST", f"{gateway.url}/v1/chat/completions", json=body) as response:
-            seen = 0
-            for line in response.iter_lines():
-                if line.startswith("data: ") and '"content"' in line:
-                    seen += 1
-                if seen >= 4:
-                    break
+    with httpx.Client(timeout=60) as http, http.stream(
+        "POST", f"{gateway.url}/v1/chat/completions", json=body
+    ) as response:
+        seen = 0
+        for line in response.iter_lines():
+            if line.startswith("data: ") and '"content"' in line:
+                seen += 1
+            if seen >= 4:
+                break
     deadline = time.monotonic() + 20
     rows = []
     while time.monotonic() < deadline:
@@ -200,12 +201,12 @@ def test_client_disconnect_stops_generation(gateway):
 
 
 def test_sse_wire_format(gateway):
-    with httpx.Client(timeout=60) as http:
-        with http.stream("POST", f"{gateway.url}/v1/chat/completions", json={
-            "model": "up-echo", "stream": True,
-            "messages": [{"role": "user", "content": "w"}]}) as response:
-            assert response.headers["content-type"].startswith("text/event-stream")
-            lines = [line for line in response.iter_lines() if line]
+    body = {"model": "up-echo", "stream": True, "messages": [{"role": "user", "content": "w"}]}
+    with httpx.Client(timeout=60) as http, http.stream(
+        "POST", f"{gateway.url}/v1/chat/completions", json=body
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in response.iter_lines() if line]
     assert lines[-1] == "data: [DONE]"
     assert all(line.startswith("data: ") for line in lines)
     assert json.loads(lines[0][6:])["object"] == "chat.completion.chunk"

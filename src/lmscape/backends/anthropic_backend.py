@@ -74,6 +74,7 @@ class AnthropicBackend(Backend):
         self,
         model: str,
         *,
+        model_id: str = "",
         base_url: str | None = None,
         api_key_env: str | tuple[str, ...] = ENV_KEYS,
         api_key_file: str | None = None,
@@ -84,7 +85,8 @@ class AnthropicBackend(Backend):
         **_ignored: Any,
     ) -> None:
         anthropic = require("anthropic", extra="anthropic")
-        self.model_id = model
+        self.model = model
+        self.model_id = model_id or model
         self._context_window = context_window
         self._concurrency = max(1, concurrency)
         key = provider_key(api_key_env, api_key_file=api_key_file, provider="Anthropic")
@@ -103,7 +105,7 @@ class AnthropicBackend(Backend):
     def _params(self, request: Request) -> dict[str, Any]:
         system, messages = to_anthropic(request)
         params: dict[str, Any] = {
-            "model": self.model_id,
+            "model": self.model,
             "messages": messages,
             "max_tokens": max(1, request.max_tokens),
         }
@@ -137,7 +139,7 @@ class AnthropicBackend(Backend):
             usage=usage,
             timings=Timings(total_s=total),
             finish_reason=_FINISH.get(message.stop_reason or "", "stop"),
-            model=message.model or self.model_id,
+            model=self.model_id,
         )
 
     def _generate(self, requests: list[Request]) -> list[Result]:

@@ -19,6 +19,7 @@ with exponential backoff (``max_retries``) before an error is raised.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -97,6 +98,7 @@ class GoogleBackend(Backend):
         self,
         model: str,
         *,
+        model_id: str = "",
         base_url: str | None = None,
         api_key_env: str | tuple[str, ...] = ENV_KEYS,
         api_key_file: str | None = None,
@@ -110,7 +112,8 @@ class GoogleBackend(Backend):
         from google import genai
         from google.genai import errors, types
 
-        self.model_id = model
+        self.model = model
+        self.model_id = model_id or model
         self._types, self._errors = types, errors
         self._context_window = context_window
         self._concurrency = max(1, concurrency)
@@ -151,7 +154,7 @@ class GoogleBackend(Backend):
         start = time.perf_counter()
         try:
             response = self._client.models.generate_content(
-                model=self.model_id, contents=contents, config=self._config(request, system)
+                model=self.model, contents=contents, config=self._config(request, system)
             )
         except Exception as exc:  # noqa: BLE001
             raise self._translate(exc) from None
@@ -161,7 +164,7 @@ class GoogleBackend(Backend):
             usage=_usage(response.usage_metadata),
             timings=Timings(total_s=time.perf_counter() - start),
             finish_reason=(_finish(candidates[0].finish_reason) if candidates else None) or "stop",
-            model=getattr(response, "model_version", None) or self.model_id,
+            model=self.model_id,
         )
 
     def _generate(self, requests: list[Request]) -> list[Result]:
@@ -177,7 +180,7 @@ class GoogleBackend(Backend):
         usage, finish = Usage(), "stop"
         try:
             chunks = self._client.models.generate_content_stream(
-                model=self.model_id, contents=contents, config=self._config(request, system)
+                model=self.model, contents=contents, config=self._config(request, system)
             )
             for chunk in chunks:
                 text = _text(chunk)
@@ -206,10 +209,8 @@ class GoogleBackend(Backend):
     def close(self) -> None:
         client, self._client = getattr(self, "_client", None), None
         if client is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing is best effort
                 client.close()
-            except Exception:  # noqa: BLE001 - closing is best effort
-                pass
 
     def _translate(self, exc: Exception) -> BackendError:
         """SDK exception -> lmscape error, with secrets redacted."""

@@ -46,8 +46,8 @@ MESSAGE_OVERHEAD_TOKENS = 8  # role markers and separators per chat message
 def cost_nusd(route: Route, prompt_tokens: int, completion_tokens: int) -> int:
     """Cost in nano-dollars at ``route``'s prices (USD per million tokens)."""
     # USD/Mtok * tokens / 1e6 * 1e9 nUSD/USD = USD/Mtok * tokens * 1000
-    return int(round(1000 * (route.input_per_mtok * prompt_tokens
-                             + route.output_per_mtok * completion_tokens)))
+    return round(1000 * (route.input_per_mtok * prompt_tokens
+                         + route.output_per_mtok * completion_tokens))
 
 
 def prompt_token_bound(texts: Iterable[str], n_messages: int = 0) -> int:
@@ -62,7 +62,7 @@ def max_cost_nusd(chain: Iterable[Route], prompt_bound: int, completion_bound: i
     for route in chain:
         worst = max(worst, 1000 * (route.input_per_mtok * prompt_bound
                                    + route.output_per_mtok * completion_bound))
-    return int(math.ceil(worst))
+    return math.ceil(worst)
 
 
 def reserve(engine: Engine, key_id: str, amount_nusd: int) -> bool:

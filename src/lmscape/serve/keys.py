@@ -97,7 +97,7 @@ def create_key(
         "spent_nusd": 0,
         "rpm": rpm,
         "models": list(models) if models else None,
-        "created_at": dt.datetime.now(dt.timezone.utc),
+        "created_at": dt.datetime.now(dt.UTC),
         "revoked_at": None,
     }
     with store.begin() as conn:
@@ -169,6 +169,6 @@ def revoke_key(store: Store, ref: str) -> KeyInfo:
             conn.execute(
                 gateway_keys.update()
                 .where(gateway_keys.c.id == key.id)
-                .values(revoked_at=dt.datetime.now(dt.timezone.utc))
+                .values(revoked_at=dt.datetime.now(dt.UTC))
             )
     return get_key(store, key.id)

@@ -20,7 +20,7 @@ NANO = 1_000_000_000  # nano-dollars per dollar
 
 
 def usd_to_nano(usd: float) -> int:
-    return int(round(usd * NANO))
+    return round(usd * NANO)
 
 
 def nano_to_usd(nano: int | None) -> float:

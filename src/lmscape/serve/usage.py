@@ -42,7 +42,7 @@ class UsageRecord:
 
     def row(self) -> dict:
         return {
-            "created_at": self.created_at or dt.datetime.now(dt.timezone.utc),
+            "created_at": self.created_at or dt.datetime.now(dt.UTC),
             "key_id": self.key_id,
             "endpoint": self.endpoint,
             "model": self.model[:200],
@@ -72,7 +72,7 @@ class UsageWriter:
 
     def record(self, rec: UsageRecord) -> None:
         if rec.created_at is None:
-            rec.created_at = dt.datetime.now(dt.timezone.utc)
+            rec.created_at = dt.datetime.now(dt.UTC)
         self._queue.put(rec)
 
     def _drain(self) -> list[UsageRecord]:
@@ -113,7 +113,7 @@ class UsageWriter:
         while not self._stop.wait(self._interval):
             try:
                 self.flush()
-            except Exception:  # noqa: BLE001 - the writer must survive
+            except Exception:
                 log.exception("usage writer failed")
 
     def close(self) -> None:
