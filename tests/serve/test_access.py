@@ -161,3 +161,14 @@ def test_upstream_key_never_reaches_the_client_or_the_store(upstream, tmp_path, 
     with store.connect() as conn:
         rows = conn.execute(sa.select(gateway_usage)).all()
     assert rows and wrong not in repr(rows)
+
+
+def test_langchain_chat_openai_works_unchanged(gateway):
+    from langchain_openai import ChatOpenAI
+
+    _, secret = create_key(gateway.store, "langchain")
+    llm = ChatOpenAI(model="up-echo", base_url=f"{gateway.url}/v1", api_key=secret,
+                     max_retries=0, temperature=0)
+    assert llm.invoke("from langchain").content == "echo: from langchain"
+    streamed = "".join(chunk.content for chunk in llm.stream("streamed"))
+    assert streamed == "echo: streamed"
