@@ -1,0 +1,240 @@
+"""Encoder engines for the ``hf`` backend: embeddings and sequence classification.
+
+* sentence-transformers directories embed through ``SentenceTransformer.encode``
+  (the model's own pooling and normalisation modules);
+* plain encoders (BERT, DistilBERT, TinyBERT, MiniLM) embed by mean pooling the last
+  hidden state over the attention mask (or the [CLS] vector with ``pooling="cls"``);
+* ``*ForSequenceClassification`` models classify (softmax over ``id2label``, sigmoid
+  for multi-label models) and embed through their base encoder.
+
+Imported by :class:`lmscape.backends.hf.HFBackend` only, so torch loads with it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lmscape.backends.base import ClassifyResult, EmbedResult, Timings, Usage
+from lmscape.backends.hf import length_batches
+from lmscape.errors import ConfigError
+
+POOLINGS = ("mean", "cls")
+
+
+def _n_params(module: Any) -> int:
+    return int(sum(p.numel() for p in module.parameters()))
+
+
+class _Tokenized:
+    """Texts tokenized once (no padding); padded per length-sorted batch."""
+
+    def __init__(self, tokenizer: Any, texts: list[str], max_length: int | None) -> None:
+        self.tokenizer = tokenizer
+        enc = tokenizer(texts, truncation=True, max_length=max_length)
+        self.features = {k: enc[k] for k in enc.keys()}
+        self.lengths = [len(ids) for ids in self.features["input_ids"]]
+
+    def batch(self, indices: list[int], device: str) -> dict[str, Any]:
+        rows = {k: [v[i] for i in indices] for k, v in self.features.items()}
+        padded = self.tokenizer.pad(rows, return_tensors="pt")
+        return {k: v.to(device) for k, v in padded.items()}
+
+
+def _model_max_length(tokenizer: Any, config: Any, max_length: int | None) -> int | None:
+    if max_length:
+        return max_length
+    limit = getattr(config, "max_position_embeddings", None)
+    tok_limit = getattr(tokenizer, "model_max_length", None)
+    if tok_limit and tok_limit < 1_000_000:
+        limit = min(limit, tok_limit) if limit else tok_limit
+    return limit
+
+
+def _pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    if pooling == "cls":
+        return hidden[:, 0]
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+
+
+class EncoderEngine:
+    """Embeddings from a sentence-transformers directory or a plain encoder."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        device: str,
+        dtype: Any,
+        batch_size: int,
+        max_length: int | None,
+        trust_remote_code: bool,
+        pooling: str = "mean",
+    ) -> None:
+        if pooling not in POOLINGS:
+            raise ConfigError(f"pooling={pooling!r} is not one of {POOLINGS}",
+                              hint="use pooling='mean' or 'cls'")  # fmt: skip
+        self.device, self.batch_size, self.pooling = device, batch_size, pooling
+        self.st: Any = None
+        if (path / "modules.json").exists():
+            from sentence_transformers import SentenceTransformer
+
+            kwargs = {"dtype": dtype} if dtype != "auto" else {}
+            self.st = SentenceTransformer(
+                str(path),
+                device=device,
+                local_files_only=True,
+                trust_remote_code=trust_remote_code,
+                model_kwargs=kwargs,
+            )
+            if max_length:
+                self.st.max_seq_length = max_length
+            self.tokenizer = self.st.tokenizer
+            self.context_length = self.st.max_seq_length
+        else:
+            from transformers import AutoModel, AutoTokenizer
+
+            self.tokenizer = AutoTokenizer.from_pretrained(
+                path, local_files_only=True, trust_remote_code=trust_remote_code
+            )
+            self.model = AutoModel.from_pretrained(
+                path, dtype=dtype, local_files_only=True, trust_remote_code=trust_remote_code
+            ).to(device)
+            self.model.eval()
+            self.context_length = _model_max_length(self.tokenizer, self.model.config, max_length)
+
+    def n_parameters(self) -> int:
+        return _n_params(self.st if self.st is not None else self.model)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def embed(self, texts: list[str], *, normalize: bool) -> EmbedResult:
+        start = time.perf_counter()
+        if not texts:
+            return EmbedResult(vectors=np.zeros((0, self.dimension()), dtype=np.float32))
+        if self.st is not None:
+            vectors = self.st.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=normalize,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            ).astype(np.float32, copy=False)
+            enc = self.tokenizer(texts, truncation=True, max_length=self.context_length)
+            n_tokens = sum(len(ids) for ids in enc["input_ids"])
+        else:
+            vectors, n_tokens = self._embed_plain(texts, normalize)
+        return EmbedResult(
+            vectors=vectors,
+            usage=Usage(prompt_tokens=n_tokens),
+            timings=Timings(total_s=time.perf_counter() - start),
+        )
+
+    def dimension(self) -> int:
+        if self.st is not None:
+            return int(self.st.get_sentence_embedding_dimension())
+        return int(self.model.config.hidden_size)
+
+    def _embed_plain(self, texts: list[str], normalize: bool) -> tuple[np.ndarray, int]:
+        tok = _Tokenized(self.tokenizer, texts, self.context_length)
+        out = np.zeros((len(texts), self.dimension()), dtype=np.float32)
+        with torch.inference_mode():
+            for idx in length_batches(tok.lengths, self.batch_size):
+                batch = tok.batch(idx, self.device)
+                hidden = self.model(**batch).last_hidden_state
+                pooled = _pool(hidden.float(), batch["attention_mask"], self.pooling)
+                if normalize:
+                    pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                out[idx] = pooled.cpu().numpy()
+        return out, sum(tok.lengths)
+
+
+class ClassifierEngine:
+    """A ``*ForSequenceClassification`` model: label probabilities and embeddings."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        device: str,
+        dtype: Any,
+        batch_size: int,
+        max_length: int | None,
+        trust_remote_code: bool,
+        pooling: str = "mean",
+    ) -> None:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        if pooling not in POOLINGS:
+            raise ConfigError(f"pooling={pooling!r} is not one of {POOLINGS}",
+                              hint="use pooling='mean' or 'cls'")  # fmt: skip
+        self.device, self.batch_size, self.pooling = device, batch_size, pooling
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            path, local_files_only=True, trust_remote_code=trust_remote_code
+        )
+        self.model = AutoModelForSequenceClassification.from_pretrained(
+            path, dtype=dtype, local_files_only=True, trust_remote_code=trust_remote_code
+        ).to(device)
+        self.model.eval()
+        config = self.model.config
+        self.labels = [str(config.id2label[i]) for i in range(config.num_labels)]
+        self.multi_label = config.problem_type == "multi_label_classification"
+        self.context_length = _model_max_length(self.tokenizer, config, max_length)
+
+    def n_parameters(self) -> int:
+        return _n_params(self.model)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def classify(self, texts: list[str]) -> list[ClassifyResult]:
+        if not texts:
+            return []
+        tok = _Tokenized(self.tokenizer, texts, self.context_length)
+        probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        seconds = np.zeros(len(texts))
+        with torch.inference_mode():
+            for idx in length_batches(tok.lengths, self.batch_size):
+                start = time.perf_counter()
+                logits = self.model(**tok.batch(idx, self.device)).logits.float()
+                p = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, -1)
+                probs[idx] = p.cpu().numpy()
+                seconds[idx] = (time.perf_counter() - start) / len(idx)
+        results = []
+        for row, secs in zip(probs, seconds, strict=True):
+            dist = {label: float(p) for label, p in zip(self.labels, row, strict=True)}
+            results.append(
+                ClassifyResult(
+                    probs=dist,
+                    label=self.labels[int(row.argmax())],
+                    timings=Timings(total_s=float(secs)),
+                )
+            )
+        return results
+
+    def embed(self, texts: list[str], *, normalize: bool) -> EmbedResult:
+        """Pooled last hidden state of the base encoder (before the classification head)."""
+        start = time.perf_counter()
+        dim = int(self.model.config.hidden_size if hasattr(self.model.config, "hidden_size")
+                  else self.model.config.dim)  # fmt: skip
+        out = np.zeros((len(texts), dim), dtype=np.float32)
+        tok = _Tokenized(self.tokenizer, texts, self.context_length)
+        with torch.inference_mode():
+            for idx in length_batches(tok.lengths, self.batch_size):
+                batch = tok.batch(idx, self.device)
+                hidden = self.model(**batch, output_hidden_states=True).hidden_states[-1]
+                pooled = _pool(hidden.float(), batch["attention_mask"], self.pooling)
+                if normalize:
+                    pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                out[idx] = pooled.cpu().numpy()
+        return EmbedResult(
+            vectors=out,
+            usage=Usage(prompt_tokens=sum(tok.lengths)),
+            timings=Timings(total_s=time.perf_counter() - start),
+        )
