@@ -153,11 +153,13 @@ def test_errors_map_to_lmscape_tree_and_redact_the_key(make):
     assert SECRET not in str(info.value)
 
 
-def test_sdk_retries_5xx_then_succeeds(make, wire):
+def test_5xx_is_retried_with_backoff_then_succeeds(make, wire):
     wire.flaky_left = 2
-    result = make("flaky", max_retries=2).generate([Request(prompt="ok")])[0]
+    backend = make("flaky", max_retries=2, backoff_base=0.01)
+    result = backend.generate([Request(prompt="ok")])[0]
     assert result.text == "echo ok"
     assert len(wire.seen) == 3
+    assert backend.info()["retries"] == 2
 
 
 def test_missing_key_names_the_variable(monkeypatch):
@@ -166,3 +168,11 @@ def test_missing_key_names_the_variable(monkeypatch):
     with pytest.raises(AuthenticationError) as info:
         GoogleBackend("gemini-test")
     assert "GOOGLE_API_KEY" in info.value.hint
+
+
+def test_stream_open_is_retried(make, wire):
+    wire.flaky_left = 1
+    backend = make("flaky", max_retries=1, backoff_base=0.01)
+    chunks = list(backend.stream(Request(prompt="x y", max_tokens=5)))
+    assert "".join(c.text for c in chunks) == "echo x y"
+    assert backend.info()["retries"] == 1

@@ -13,8 +13,10 @@ Translation, both ways:
 | ``finish_reason`` stop / length      | ``stop_reason`` end_turn, stop_sequence / max_tokens |
 
 The key comes from ``ANTHROPIC_API_KEY`` (or ``ANTHROPIC_API_KEY_FILE``, or
-``api_key_file=``); it is never logged and is redacted from error messages. The SDK
-retries timeouts, 429 and 5xx with backoff (``max_retries``) before an error is raised.
+``api_key_file=``); it is never logged and is redacted from error messages. The SDK's
+own retries are off: connection errors, timeouts, 408/409/429 and 5xx are retried by
+:mod:`lmscape.backends.retry` (``max_retries``, exponential backoff from
+``backoff_base`` seconds, Retry-After honoured) and counted in ``info()["retries"]``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from lmscape.backends.base import Backend, Request, Result, StreamChunk, Timings, Usage
+from lmscape.backends.retry import (
+    RetryDecision,
+    RetryPolicy,
+    RetryStats,
+    call_with_retries,
+    is_retryable_status,
+    parse_retry_after,
+)
 from lmscape.backends.secrets import provider_key, redact
 from lmscape.errors import (
     AuthenticationError,
@@ -79,6 +89,7 @@ class AnthropicBackend(Backend):
         api_key_env: str | tuple[str, ...] = ENV_KEYS,
         api_key_file: str | None = None,
         max_retries: int = 2,
+        backoff_base: float = 0.5,
         timeout: float = 60.0,
         concurrency: int = 4,
         context_window: int | None = None,
@@ -91,8 +102,10 @@ class AnthropicBackend(Backend):
         self._concurrency = max(1, concurrency)
         key = provider_key(api_key_env, api_key_file=api_key_file, provider="Anthropic")
         self._sdk = anthropic
+        self.policy = RetryPolicy(max_retries=max_retries, base_delay=backoff_base)
+        self.retry_stats = RetryStats()
         self._client = anthropic.Anthropic(
-            api_key=key, base_url=base_url, max_retries=max_retries, timeout=timeout
+            api_key=key, base_url=base_url, max_retries=0, timeout=timeout
         )
         create = self._client.messages.create
         self._typed_sampling = "temperature" in inspect.signature(create).parameters
@@ -124,10 +137,8 @@ class AnthropicBackend(Backend):
 
     def _one(self, request: Request) -> Result:
         start = time.perf_counter()
-        try:
-            message = self._client.messages.create(**self._params(request))
-        except Exception as exc:  # noqa: BLE001 - translated below
-            raise self._translate(exc) from None
+        params = self._params(request)
+        message = self._call(lambda: self._client.messages.create(**params))
         text = "".join(getattr(b, "text", "") for b in message.content)
         usage = Usage(
             prompt_tokens=message.usage.input_tokens or 0,
@@ -153,10 +164,8 @@ class AnthropicBackend(Backend):
         first: float | None = None
         prompt_tokens = completion_tokens = 0
         finish = "stop"
-        try:
-            events = self._client.messages.create(stream=True, **self._params(request))
-        except Exception as exc:  # noqa: BLE001
-            raise self._translate(exc) from None
+        params = self._params(request)
+        events = self._call(lambda: self._client.messages.create(stream=True, **params))
         try:
             for event in events:
                 kind = event.type
@@ -190,7 +199,28 @@ class AnthropicBackend(Backend):
         if client is not None:
             client.close()
 
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "retries": self.retry_stats.retries}
+
     # -- errors ------------------------------------------------------------------------
+    def _call(self, fn):
+        """``fn()`` with counted retries; failures become lmscape errors."""
+        try:
+            return call_with_retries(fn, policy=self.policy, classify=self._classify,
+                                     stats=self.retry_stats)
+        except Exception as exc:  # noqa: BLE001 - translated
+            raise self._translate(exc) from None
+
+    def _classify(self, exc: BaseException) -> RetryDecision | None:
+        sdk = self._sdk
+        if isinstance(exc, sdk.APIConnectionError):  # includes timeouts
+            return RetryDecision(reason=type(exc).__name__)
+        if isinstance(exc, sdk.APIStatusError) and is_retryable_status(exc.status_code):
+            headers = dict(exc.response.headers) if exc.response is not None else None
+            return RetryDecision(retry_after=parse_retry_after(headers),
+                                 reason=str(exc.status_code))
+        return None
+
     def _translate(self, exc: Exception) -> BackendError:
         """SDK exception -> lmscape error, with secrets redacted."""
         sdk = self._sdk

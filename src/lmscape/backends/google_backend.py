@@ -13,8 +13,10 @@ Translation, both ways:
 | ``finish_reason`` stop / length      | ``FinishReason.STOP`` / ``MAX_TOKENS``          |
 
 The key comes from ``GOOGLE_API_KEY`` or ``GEMINI_API_KEY`` (or ``*_FILE``, or
-``api_key_file=``); it is redacted from error messages. The SDK retries 408/429/5xx
-with exponential backoff (``max_retries``) before an error is raised.
+``api_key_file=``); it is redacted from error messages. The SDK's own retries are
+off: connection errors, timeouts, 408/409/429 and 5xx are retried by
+:mod:`lmscape.backends.retry` (``max_retries``, backoff from ``backoff_base`` seconds,
+Retry-After honoured) and counted in ``info()["retries"]``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from lmscape.backends.base import Backend, Request, Result, StreamChunk, Timings, Usage
+from lmscape.backends.retry import (
+    RetryDecision,
+    RetryPolicy,
+    RetryStats,
+    call_with_retries,
+    is_retryable_status,
+    parse_retry_after,
+)
 from lmscape.backends.secrets import provider_key, redact
 from lmscape.errors import (
     AuthenticationError,
@@ -38,7 +48,6 @@ from lmscape.errors import (
 )
 
 ENV_KEYS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
-RETRY_STATUS = [408, 429, 500, 502, 503, 504]
 
 
 def to_gemini(request: Request) -> tuple[str | None, list[dict[str, Any]]]:
@@ -67,6 +76,12 @@ def _finish(reason: Any) -> str | None:
         return None
     name = getattr(reason, "name", None) or str(reason)
     return "length" if name.endswith("MAX_TOKENS") else "stop"
+
+
+def _prepend(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    if first is not None:
+        yield first
+        yield from rest
 
 
 def _usage(meta: Any) -> Usage:
@@ -103,6 +118,7 @@ class GoogleBackend(Backend):
         api_key_env: str | tuple[str, ...] = ENV_KEYS,
         api_key_file: str | None = None,
         max_retries: int = 2,
+        backoff_base: float = 0.5,
         timeout: float = 60.0,
         concurrency: int = 4,
         context_window: int | None = None,
@@ -118,15 +134,12 @@ class GoogleBackend(Backend):
         self._context_window = context_window
         self._concurrency = max(1, concurrency)
         key = provider_key(api_key_env, api_key_file=api_key_file, provider="Google")
+        self.policy = RetryPolicy(max_retries=max_retries, base_delay=backoff_base)
+        self.retry_stats = RetryStats()
         http_options = types.HttpOptions(
             base_url=base_url,
             timeout=int(timeout * 1000),
-            retry_options=types.HttpRetryOptions(
-                attempts=max_retries + 1,
-                initial_delay=0.2,
-                max_delay=4.0,
-                http_status_codes=RETRY_STATUS,
-            ),
+            retry_options=types.HttpRetryOptions(attempts=1),  # lmscape retries, counted
         )
         self._client = genai.Client(api_key=key, http_options=http_options)
 
@@ -152,12 +165,9 @@ class GoogleBackend(Backend):
     def _one(self, request: Request) -> Result:
         system, contents = to_gemini(request)
         start = time.perf_counter()
-        try:
-            response = self._client.models.generate_content(
-                model=self.model, contents=contents, config=self._config(request, system)
-            )
-        except Exception as exc:  # noqa: BLE001
-            raise self._translate(exc) from None
+        config = self._config(request, system)
+        response = self._call(lambda: self._client.models.generate_content(
+            model=self.model, contents=contents, config=config))
         candidates = response.candidates or []
         return Result(
             text=_text(response),
@@ -178,11 +188,17 @@ class GoogleBackend(Backend):
         start = time.perf_counter()
         first: float | None = None
         usage, finish = Usage(), "stop"
+        config = self._config(request, system)
+
+        def open_stream() -> tuple[Any, Iterator[Any]]:
+            # the request is sent when the first chunk is asked for: retry both together
+            it = iter(self._client.models.generate_content_stream(
+                model=self.model, contents=contents, config=config))
+            return next(it, None), it
+
+        first_chunk, chunks = self._call(open_stream)
         try:
-            chunks = self._client.models.generate_content_stream(
-                model=self.model, contents=contents, config=self._config(request, system)
-            )
-            for chunk in chunks:
+            for chunk in _prepend(first_chunk, chunks):
                 text = _text(chunk)
                 if text:
                     if first is None:
@@ -211,6 +227,29 @@ class GoogleBackend(Backend):
         if client is not None:
             with contextlib.suppress(Exception):  # closing is best effort
                 client.close()
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "retries": self.retry_stats.retries}
+
+    def _call(self, fn):
+        """``fn()`` with counted retries; failures become lmscape errors."""
+        try:
+            return call_with_retries(fn, policy=self.policy, classify=self._classify,
+                                     stats=self.retry_stats)
+        except Exception as exc:  # noqa: BLE001 - translated
+            raise self._translate(exc) from None
+
+    def _classify(self, exc: BaseException) -> RetryDecision | None:
+        if isinstance(exc, self._errors.APIError):
+            if not is_retryable_status(exc.code):
+                return None
+            headers = getattr(getattr(exc, "response", None), "headers", None)
+            return RetryDecision(retry_after=parse_retry_after(dict(headers or {})),
+                                 reason=str(exc.code))
+        name = type(exc).__name__.lower()
+        if "timeout" in name or "connect" in name:
+            return RetryDecision(reason=type(exc).__name__)
+        return None
 
     def _translate(self, exc: Exception) -> BackendError:
         """SDK exception -> lmscape error, with secrets redacted."""
