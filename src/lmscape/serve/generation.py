@@ -122,12 +122,37 @@ async def stream(gw: Gateway, ticket: Ticket, job: Job) -> Response:
                 continue
             raise gw.fail(ticket, exc) from None
         body = _sse_upstream if route.backend == "openai" else _sse_backend
-        return StreamingResponse(
+
+        async def cleanup(route: Route = route, events: AsyncIterator[Any] = events) -> None:
+            if not ticket.finished:  # the client left before the body was ever sent
+                gw.finish(ticket, served_by=route, status=499, error="client_disconnected")
+            with contextlib.suppress(Exception):
+                await events.aclose()
+
+        return GatewayStream(
             body(gw, ticket, job, route, first, events),
+            cleanup=cleanup,
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
     raise AssertionError("empty fallback chain")
+
+
+class GatewayStream(StreamingResponse):
+    """A streaming response that always settles its request: when the client goes away
+    before the body starts, ``cleanup`` records the usage row and stops the model."""
+
+    def __init__(self, content: AsyncIterator[bytes], *, cleanup, **kw: Any) -> None:
+        super().__init__(content, **kw)
+        self._cleanup = cleanup
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with contextlib.suppress(Exception):
+                await self.body_iterator.aclose()  # type: ignore[union-attr]
+            await self._cleanup()
 
 
 async def _chain(first: Any, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
