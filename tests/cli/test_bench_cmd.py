@@ -135,3 +135,26 @@ def test_missing_data_file_and_options_without_task(tmp_path):
     assert "does not exist" in line
     line = one_error_line(invoke("bench", "--systems", "vader"))
     assert "--task" in line
+
+
+def test_bench_runs_real_systems_prints_leaderboard_and_writes_report(tmp_path):
+    out = tmp_path / "report.html"
+    result = invoke("bench", "--task", "keywords", "--systems", "yake", "--limit", "12",
+                    "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "keywords — inspec:test_public — f1@10" in result.output
+    assert "yake" in result.output and "measured, n=12" in result.output
+    html = out.read_text()
+    assert "Keyphrase matching protocol" in html and "Porter" in html
+    # Same command again: served from the cache; --resume keeps stored items.
+    again = invoke("bench", "--task", "keywords", "--systems", "yake", "--limit", "12",
+                   "--out", str(out), "--resume")
+    assert again.exit_code == 0, again.output
+    runs = invoke("runs", "--task", "keywords")
+    assert runs.output.count("yake") == 1 and "12/12" in runs.output
+
+
+def test_bench_unknown_system_is_one_error_line(tmp_path):
+    line = one_error_line(invoke("bench", "--task", "sentiment", "--systems", "vadr",
+                                 "--limit", "5", "--out", str(tmp_path / "r.html")))
+    assert "vadr" in line

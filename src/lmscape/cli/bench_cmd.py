@@ -19,7 +19,7 @@ class RichProgress:
 
         self.bars = Progress(TextColumn("{task.description:<40}"), BarColumn(),
                              MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
-                             TimeRemainingColumn(), console=err_console, transient=False)
+                             TimeRemainingColumn(), console=err_console, transient=True)
         self.overall = self.bars.add_task("[bold]overall", total=total)
         self.current: dict[str, int] = {}
 
@@ -110,7 +110,7 @@ def bench(
 def _print_boards(store, tasks: list[str], datasets: dict[str, str]) -> None:
     from lmscape.bench.results import leaderboard
     from lmscape.errors import NotFoundError
-    from lmscape.report.console import leaderboard_table
+    from lmscape.report.console import leaderboard_tables
 
     for name in dict.fromkeys(tasks):
         try:
@@ -118,7 +118,8 @@ def _print_boards(store, tasks: list[str], datasets: dict[str, str]) -> None:
         except NotFoundError:
             err_console.print(f"[yellow]{name}[/]: no system finished, so no leaderboard")
             continue
-        console.print(leaderboard_table(board))
+        for table in leaderboard_tables(board, console.width):
+            console.print(table)
 
 
 def tasks_cmd() -> None:

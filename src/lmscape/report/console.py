@@ -18,31 +18,77 @@ def _machine_line(machines: list[dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
+WIDE = 150  # terminals at least this wide get one table; narrower ones get three
+
+
+def leaderboard_tables(board: Leaderboard, width: int = WIDE) -> list[Table]:
+    """The leaderboard for a terminal ``width`` columns wide."""
+    if width >= WIDE:
+        return [leaderboard_table(board)]
+    groups = (
+        ("quality", ("quality", "n", "source")),
+        ("speed", ("p50", "p95", "TTFT", "items/s")),
+        ("resources", ("peak RSS", "size", "cost/1k", "gCO2e/1k")),
+    )
+    tables = []
+    for i, (name, columns) in enumerate(groups):
+        table = _board_table(board, columns, fold=True)
+        table.title = f"{_title(board)} — {name}" if i == 0 else f"{board.task} — {name}"
+        if i < len(groups) - 1:
+            table.caption = None
+        tables.append(table)
+    return tables
+
+
+def _title(board: Leaderboard) -> str:
+    arrow = "↑" if board.higher_is_better else "↓"
+    return f"{board.task} — {board.dataset} — {board.metric} {arrow} (95% CI)"
+
+
 def leaderboard_table(board: Leaderboard) -> Table:
     """Measured rows ranked by quality; reported rows below, unranked and labelled."""
-    arrow = "↑" if board.higher_is_better else "↓"
+    return _board_table(board, ("quality", "p50", "p95", "items/s", "peak RSS", "size",
+                                "cost/1k", "gCO2e/1k", "source"), fold=False)
+
+
+def _cells(row: BoardRow, measured: bool) -> dict[str, str]:
+    if measured:
+        return {
+            "quality": fmt.quality(row.quality, row.low, row.high), "n": str(row.n),
+            "p50": fmt.seconds(row.latency_p50_s), "p95": fmt.seconds(row.latency_p95_s),
+            "TTFT": fmt.seconds(row.ttft_p50_s), "items/s": fmt.rate(row.items_per_s),
+            "peak RSS": fmt.size(row.peak_rss_bytes), "size": fmt.size(row.model_size_bytes),
+            "cost/1k": fmt.usd(row.cost_usd_per_1k), "gCO2e/1k": fmt.grams(row.gco2e_per_1k),
+            "source": _measured_note(row),
+        }
+    return {
+        "quality": _reported_quality(row), "n": "—", "p50": "—", "p95": "—", "TTFT": "—",
+        "items/s": "—", "peak RSS": "—", "size": "—",
+        "cost/1k": fmt.usd(row.cost_usd_per_1k), "gCO2e/1k": "—",
+        "source": f"reported: {row.setting}; {row.source}",
+    }
+
+
+def _board_table(board: Leaderboard, columns: tuple[str, ...], *, fold: bool) -> Table:
     table = Table(
-        title=f"{board.task} — {board.dataset} — {board.metric} {arrow} (95% CI)",
+        title=_title(board),
         caption=f"measured on {_machine_line(board.machines)}" if board.machines else None,
-        title_justify="left", caption_justify="left", show_lines=False,
+        title_justify="left", caption_justify="left",
     )
-    for header, justify in (("#", "right"), ("system", "left"), ("quality", "left"),
-                            ("p50", "right"), ("p95", "right"), ("items/s", "right"),
-                            ("peak RSS", "right"), ("size", "right"), ("cost/1k", "right"),
-                            ("gCO2e/1k", "right"), ("source", "left")):
-        table.add_column(header, justify=justify, no_wrap=header != "source")
+    table.add_column("#", justify="right")
+    table.add_column("system", overflow="fold", no_wrap=not fold, max_width=30 if fold else None)
+    for header in columns:
+        left = header in ("quality", "source")
+        table.add_column(header, justify="left" if left else "right",
+                         no_wrap=header not in ("source", "quality"), overflow="fold")
     for rank, row in enumerate(board.measured, 1):
-        table.add_row(str(rank), row.system, fmt.quality(row.quality, row.low, row.high),
-                      fmt.seconds(row.latency_p50_s), fmt.seconds(row.latency_p95_s),
-                      fmt.rate(row.items_per_s), fmt.size(row.peak_rss_bytes),
-                      fmt.size(row.model_size_bytes), fmt.usd(row.cost_usd_per_1k),
-                      fmt.grams(row.gco2e_per_1k), _measured_note(row))
+        cells = _cells(row, True)
+        table.add_row(str(rank), row.system, *(cells[c] for c in columns))
     if board.reported:
         table.add_section()
         for row in board.reported:
-            table.add_row("—", f"{row.system} [magenta](reported)[/]", _reported_quality(row),
-                          "—", "—", "—", "—", "—", fmt.usd(row.cost_usd_per_1k), "—",
-                          f"reported: {row.setting}; {row.source}")
+            cells = _cells(row, False)
+            table.add_row("—", f"{row.system} [magenta](reported)[/]", *(cells[c] for c in columns))
     return table
 
 
