@@ -7,6 +7,8 @@ thread) and a small OpenAI-compatible upstream whose behaviour each model name p
 | fail-500       | always 500                                                        |
 | rate           | always 429                                                        |
 | flaky          | 500 for the first ``state["flaky"]`` calls, then like echo        |
+
+``state["delay"] = {"echo": 1.0}`` makes a model answer a second late.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from typing import Self
 
 import pytest
 import uvicorn
@@ -44,7 +47,7 @@ class LiveServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> LiveServer:
+    def __enter__(self) -> Self:
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:
@@ -89,8 +92,9 @@ def make_upstream(state: dict) -> Starlette:
         failed = failure(body["model"])
         if failed is not None:
             return failed
-        if state.get("delay"):
-            await asyncio.sleep(state["delay"])
+        delay = state.get("delay", {}).get(body["model"])
+        if delay:
+            await asyncio.sleep(delay)
         content = body["messages"][-1].get("content") or ""
         if isinstance(content, list):  # content parts
             content = "".join(str(part.get("text", "")) for part in content)

@@ -172,3 +172,31 @@ def test_langchain_chat_openai_works_unchanged(gateway):
     assert llm.invoke("from langchain").content == "echo: from langchain"
     streamed = "".join(chunk.content for chunk in llm.stream("streamed"))
     assert streamed == "echo: streamed"
+
+
+def test_upstream_timeout_is_a_504_or_falls_back(upstream, tmp_path):
+    config = _config(upstream, request_timeout_s=0.3)
+    config.fallbacks = {"up-echo": ["up-flaky"]}
+    store = open_store(f"sqlite:///{tmp_path / 'gw.db'}")
+    app = create_app(config, store=store)
+    upstream.state["delay"] = {"echo": 1.0, "flaky": 1.0}
+    try:
+        with LiveServer(app) as server:
+            body = {"messages": [{"role": "user", "content": "late"}]}
+            slow = httpx.post(f"{server.url}/v1/chat/completions", timeout=30,
+                              json={**body, "model": "up-flaky"})  # no fallback configured
+            assert slow.status_code == 504
+            assert slow.json()["error"]["code"] == "upstream_timeout"
+            upstream.state["delay"] = {"echo": 1.0}
+            saved = httpx.post(f"{server.url}/v1/chat/completions", timeout=30,
+                               json={**body, "model": "up-echo"})  # times out, falls back
+            assert saved.status_code == 200
+            app.state.gateway.usage.flush()
+            with store.connect() as conn:
+                rows = conn.execute(sa.select(gateway_usage.c.model, gateway_usage.c.served_by,
+                                              gateway_usage.c.status)
+                                    .order_by(gateway_usage.c.id)).all()
+            assert [tuple(r) for r in rows] == [("up-flaky", None, 504),
+                                                ("up-echo", "up-flaky", 200)]
+    finally:
+        upstream.state["delay"] = {}
