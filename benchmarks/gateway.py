@@ -278,6 +278,8 @@ def main() -> int:
                     help="a level counts as sustained only below this p99")
     ap.add_argument("--litellm", help="path to the litellm CLI")
     ap.add_argument("--skip-litellm", action="store_true")
+    ap.add_argument("--budget", action="store_true",
+                    help="also measure lmscape with a budgeted key (DB reservation per request)")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
 
@@ -310,6 +312,13 @@ def main() -> int:
                               check=True)
         gw_key = next(w for w in made.stdout.split() if w.startswith("lms-"))
         gw_headers = {"authorization": f"Bearer {gw_key}"}
+        # A key with a budget: each request also reserves its maximum cost atomically in
+        # the database before the call (the price of exact budgets across workers).
+        made = subprocess.run([sys.executable, "-m", "lmscape.cli.main", "keys", "create",
+                               "--name", "bench-budget", "--budget-usd", "1000000"], env=env,
+                              capture_output=True, text=True, check=True)
+        budget_key = next(w for w in made.stdout.split() if w.startswith("lms-"))
+        budget_headers = {"authorization": f"Bearer {budget_key}"}
         lmscape = [sys.executable, "-m", "lmscape.cli.main", "serve", "--port", str(gw_port),
                    "--config", str(config), "--log-level", "warning"]
         gw = subprocess.Popen(lmscape, env=env, stdout=subprocess.DEVNULL,
@@ -317,6 +326,8 @@ def main() -> int:
         procs.append(gw)
         wait_ready(gw_port, "/v1/chat/completions", gw_headers, gw, 60, "lmscape serve")
         targets["lmscape"] = (gw_port, "/v1/chat/completions", gw_headers)
+        if args.budget:
+            targets["lmscape+budget"] = (gw_port, "/v1/chat/completions", budget_headers)
 
         litellm = None if args.skip_litellm else find_litellm(args.litellm)
         if litellm is None:
@@ -355,7 +366,8 @@ def main() -> int:
         for name, (port, path, headers) in targets.items():
             for other, proc in by_target.items():
                 if proc is not None and proc.poll() is None:
-                    proc.send_signal(signal.SIGCONT if other == name else signal.SIGSTOP)
+                    running = other == name.split("+")[0]
+                    proc.send_signal(signal.SIGCONT if running else signal.SIGSTOP)
             lat[name] = asyncio.run(latency(port, path, headers, args.requests, args.warmup))
             load_rows[name] = asyncio.run(sustained(port, path, headers, args.seconds,
                                                     args.max_p99_ms, levels))
@@ -369,7 +381,7 @@ def main() -> int:
     base50, base99 = pct(lat["direct"], 0.5), pct(lat["direct"], 0.99)
     print(f"\nGateway overhead on {os.cpu_count()} CPU(s); {args.requests} sequential requests "
           f"per target, load levels {levels} x {args.seconds:g}s\n")
-    print(f"{'target':<9} {'p50 ms':>8} {'p99 ms':>8} {'added p50':>10} {'added p99':>10} "
+    print(f"{'target':<15} {'p50 ms':>8} {'p99 ms':>8} {'added p50':>10} {'added p99':>10} "
           f"{'sustained req/s':>16} {'at conc.':>9}")
     for name in lat:
         p50, p99 = pct(lat[name], 0.5), pct(lat[name], 0.99)
@@ -377,13 +389,13 @@ def main() -> int:
         at = next((r["concurrency"] for r in rows if r["rps"] == best), "-")
         added50 = "-" if name == "direct" else f"{p50 - base50:+.2f}"
         added99 = "-" if name == "direct" else f"{p99 - base99:+.2f}"
-        print(f"{name:<9} {p50:>8.2f} {p99:>8.2f} {added50:>10} {added99:>10} "
+        print(f"{name:<15} {p50:>8.2f} {p99:>8.2f} {added50:>10} {added99:>10} "
               f"{best:>16.0f} {at!s:>9}")
     print("\nper load level (req/s, errors, p99 ms):")
     for name, (_, rows) in load_rows.items():
         cells = "  ".join(f"c{r['concurrency']}: {r['rps']:.0f}/{r['errors']}/{r['p99_ms']:.0f}"
                           for r in rows)
-        print(f"  {name:<8} {cells}")
+        print(f"  {name:<15} {cells}")
     if "lmscape" in lat and "litellm" in lat:
         ratio = load_rows["lmscape"][0] / max(1e-9, load_rows["litellm"][0])
         print(f"\nlmscape / litellm sustained request rate: {ratio:.2f}x "
