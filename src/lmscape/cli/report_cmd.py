@@ -98,17 +98,22 @@ def runs(
                   caption="runs left 'running' (killed) or 'failed' continue where they stopped "
                           "with the same `lmscape bench ...` command plus --resume"
                   if unfinished else None, caption_justify="left")
-    for header in ("run", "task", "system", "dataset", "status", "items", "quality",
-                   "items/s", "started"):
-        table.add_column(header, overflow="fold", no_wrap=header in ("system", "items"))
+    wide = console.width >= 120
+    headers = ("run", "task", "system", *(("dataset",) if wide else ()), "status", "items",
+               "quality", *(("items/s",) if wide else ()), "started")
+    for header in headers:
+        table.add_column(header, overflow="fold",
+                         no_wrap=header not in ("system", "dataset", "quality"))
     for r in records:
         s = r.summary or {}
         metric = s.get("primary_metric")
         m = (s.get("metrics") or {}).get(metric) or {}
         quality = f"{metric} {f.quality(m.get('value'))}" if metric and m else "—"
-        table.add_row(r.id[:8], r.task, r.system, r.dataset, r.status,
-                      f"{counts.get(r.id, 0)}/{r.n_items or '?'}", quality,
-                      f.rate(s.get("items_per_s")), r.started_at.strftime("%Y-%m-%d %H:%M"))
+        cells = {"run": r.id[:8], "task": r.task, "system": r.system, "dataset": r.dataset,
+                 "status": r.status, "items": f"{counts.get(r.id, 0)}/{r.n_items or '?'}",
+                 "quality": quality, "items/s": f.rate(s.get("items_per_s")),
+                 "started": r.started_at.strftime("%m-%d %H:%M")}
+        table.add_row(*(cells[h] for h in headers))
     console.print(table)
 
 
