@@ -244,8 +244,11 @@ def _metric_matches(reported: str, metric: str) -> bool:
 
 
 def reported_rows(task: str, metric: str, measured: list[BoardRow]) -> list[BoardRow]:
-    """Published scores from the catalog on the task's dataset, with list-price cost.
+    """Catalog rows for a task: published scores on its dataset, and list prices.
 
+    A model with a published score on the task's dataset gets a row with that score,
+    its source and setting. A priced model without one (most closed models) gets a row
+    with its list-price cost only, so its price can be weighed against measured systems.
     Cost per 1k items for a reported model is list price x the mean prompt and output
     tokens that measured prompt-based systems used on this task (stated in
     ``cost_basis``); without such runs it is left empty.
@@ -262,38 +265,46 @@ def reported_rows(task: str, metric: str, measured: list[BoardRow]) -> list[Boar
     tokens = _typical_tokens(measured)
     rows = []
     for entry in catalog:
-        for score in getattr(entry, "scores", []) or []:
-            if _norm(score.benchmark) != _norm(benchmark):
-                continue
-            if not _metric_matches(score.metric, metric):
-                continue
-            cost, basis = None, None
-            price = getattr(entry, "price", None)
-            if price is not None and tokens is not None:
-                p = Price(input_per_mtok=price.input_per_mtok, output_per_mtok=price.output_per_mtok)
-                cost = 1000 * token_cost_usd(round(tokens[0]), round(tokens[1]), p)
-                basis = (f"list price x {tokens[0]:.0f} prompt + {tokens[1]:.0f} output tokens "
-                         f"per item (mean of measured prompt-based systems); price: {price.source}")
-            memory, memory_basis = _memory_estimate(entry)
+        score = next((sc for sc in getattr(entry, "scores", []) or []
+                      if _norm(sc.benchmark) == _norm(benchmark)
+                      and _metric_matches(sc.metric, metric)), None)
+        price = getattr(entry, "price", None)
+        if score is None and price is None:
+            continue
+        cost, basis = None, None
+        if price is not None and tokens is not None:
+            p = Price(input_per_mtok=price.input_per_mtok, output_per_mtok=price.output_per_mtok)
+            cost = 1000 * token_cost_usd(round(tokens[0]), round(tokens[1]), p)
+            basis = (f"list price x {tokens[0]:.0f} prompt + {tokens[1]:.0f} output tokens "
+                     f"per item (mean of measured prompt-based systems); price: {price.source}")
+        memory, memory_basis = _memory_estimate(entry)
+        common = dict(
+            kind="reported", system=entry.id, model=entry.id,
+            access=getattr(entry, "access", None), size_class=getattr(entry, "size_class", None),
+            cost_usd_per_1k=cost, cost_basis=basis,
+            memory_estimate_bytes=memory, memory_basis=memory_basis,
+        )
+        if score is not None:
             rows.append(BoardRow(
-                kind="reported", system=entry.id, model=entry.id, metric=score.metric,
-                quality=score.value, source=score.source, setting=score.setting,
-                benchmark=score.benchmark, as_of=str(getattr(score, "as_of", "") or ""),
-                access=getattr(entry, "access", None), size_class=getattr(entry, "size_class", None),
-                cost_usd_per_1k=cost, cost_basis=basis,
-                memory_estimate_bytes=memory, memory_basis=memory_basis,
-            ))
-            break
+                metric=score.metric, quality=score.value, source=score.source,
+                setting=score.setting, benchmark=score.benchmark,
+                as_of=str(getattr(score, "as_of", "") or ""), **common))
+        else:
+            rows.append(BoardRow(
+                metric=metric, quality=None, source=price.source,
+                setting=f"list price only; no published {benchmark} score",
+                as_of=str(getattr(price, "as_of", "") or ""), **common))
     return rows
 
 
 def _typical_tokens(measured: list[BoardRow]) -> tuple[float, float] | None:
     """Mean (prompt, output) tokens per item over measured rows that used prompts."""
-    pairs = [(r.prompt_tokens_mean, r.completion_tokens_mean) for r in measured
-             if r.prompt_tokens_mean and r.completion_tokens_mean]
-    if not pairs:
+    rows = [r for r in measured if r.prompt_tokens_mean]
+    if not rows:
         return None
-    return (sum(p for p, _ in pairs) / len(pairs), sum(c for _, c in pairs) / len(pairs))
+    completion = sum(r.completion_tokens_mean or 0 for r in rows) / len(rows)
+    # choice scoring generates nothing; a remote model answering would write >= 1 token
+    return (sum(r.prompt_tokens_mean or 0 for r in rows) / len(rows), max(1.0, completion))
 
 
 def _memory_estimate(entry: Any) -> tuple[float | None, str | None]:
