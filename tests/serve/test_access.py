@@ -200,3 +200,16 @@ def test_upstream_timeout_is_a_504_or_falls_back(upstream, tmp_path):
                                                 ("up-echo", "up-flaky", 200)]
     finally:
         upstream.state["delay"] = {}
+
+
+def test_revoked_budgeted_key_stops_at_once_despite_the_cache(upstream, tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'gw.db'}")
+    app = create_app(_config(upstream, key_cache_ttl_s=3600), store=store)
+    _, secret = create_key(store, "cached", budget_usd=1.0)
+    with LiveServer(app) as server:
+        client = _client(server, secret)
+        assert _chat(client).choices  # now cached for an hour
+        revoke_key(store, "cached")
+        with pytest.raises(openai.AuthenticationError) as info:
+            _chat(client)
+        assert "revoked" in info.value.body["message"]

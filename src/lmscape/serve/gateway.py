@@ -23,6 +23,7 @@ from lmscape.errors import (
     UpstreamError,
 )
 from lmscape.serve import accounting
+from lmscape.serve import keys as keystore
 from lmscape.serve.auth import Authenticator
 from lmscape.serve.config import GatewayConfig, Kind, Route
 from lmscape.serve.errors import GatewayError, from_lmscape, internal, not_found_model
@@ -131,6 +132,10 @@ class Gateway:
             assert self.pool is not None
             ok = await self.pool.run(accounting.reserve, self.store.engine, key.id, amount)
             if not ok:
+                current = await self.pool.run(keystore.get_key, self.store, key.id)
+                if not current.active:  # revoked since it was cached
+                    raise GatewayError(401, f"The API key {key.prefix}... has been revoked.",
+                                       type="authentication_error", code="invalid_api_key")
                 raise GatewayError(
                     429, "this key's budget cannot cover the request "
                     f"(up to ${amount / 1e9:.6f}); raise the budget or lower max_tokens",
