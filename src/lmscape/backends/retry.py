@@ -129,7 +129,7 @@ def call_with_retries(
     while True:
         try:
             return fn()
-        except Exception as exc:  # noqa: BLE001 - classify decides
+        except Exception as exc:
             decision = classify(exc)
             if decision is None or attempt >= policy.max_retries:
                 raise
