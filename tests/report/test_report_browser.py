@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report_helpers import need_service, report_store  # noqa: E402,F401 - fixture
+from report_helpers import need_service, report_store  # noqa: F401 - fixture
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -29,7 +29,7 @@ def _browser_ready() -> tuple[bool, str]:
     return True, ""
 
 
-def test_report_plots_render_offline(tmp_path, report_store):
+def test_report_plots_render_offline(tmp_path, report_store):  # noqa: F811 - the fixture
     ok, why = _browser_ready()
     need_service("Chromium", ok, why)
     from playwright.sync_api import sync_playwright

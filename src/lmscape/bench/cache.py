@@ -125,7 +125,7 @@ class PredictionCache:
         """Insert or replace entries inside the caller's transaction."""
         if not entries:
             return
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         rows = [{"key": k, "value": v.to_json(), "created_at": now} for k, v in entries.items()]
         upsert(conn, cache_table, rows, index=["key"], update=["value", "created_at"])
 

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import psutil
@@ -50,16 +50,14 @@ class RssSampler:
     def _sample(self) -> None:
         rss = self._proc.memory_info().rss
         with self._lock:
-            if rss > self._window_peak:
-                self._window_peak = rss
-            if rss > self._overall_peak:
-                self._overall_peak = rss
+            self._window_peak = max(self._window_peak, rss)
+            self._overall_peak = max(self._overall_peak, rss)
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
             self._sample()
 
-    def start(self) -> RssSampler:
+    def start(self) -> Self:
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
             self._thread.start()
@@ -87,7 +85,7 @@ class RssSampler:
         with self._lock:
             return self._overall_peak
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -278,12 +278,13 @@ def reported_rows(task: str, metric: str, measured: list[BoardRow]) -> list[Boar
             basis = (f"list price x {tokens[0]:.0f} prompt + {tokens[1]:.0f} output tokens "
                      f"per item (mean of measured prompt-based systems); price: {price.source}")
         memory, memory_basis = _memory_estimate(entry)
-        common = dict(
-            kind="reported", system=entry.id, model=entry.id,
-            access=getattr(entry, "access", None), size_class=getattr(entry, "size_class", None),
-            cost_usd_per_1k=cost, cost_basis=basis,
-            memory_estimate_bytes=memory, memory_basis=memory_basis,
-        )
+        common: dict[str, Any] = {
+            "kind": "reported", "system": entry.id, "model": entry.id,
+            "access": getattr(entry, "access", None),
+            "size_class": getattr(entry, "size_class", None),
+            "cost_usd_per_1k": cost, "cost_basis": basis,
+            "memory_estimate_bytes": memory, "memory_basis": memory_basis,
+        }
         if score is not None:
             rows.append(BoardRow(
                 metric=score.metric, quality=score.value, source=score.source,

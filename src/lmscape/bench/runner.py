@@ -135,7 +135,7 @@ class Runner:
     # -- run rows --------------------------------------------------------------------
     def _open_run(self, run_id: str, system: SystemLike, spec: RunSpec, resume: bool) -> set[str]:
         """Create or reopen the run row; return the ids of items already stored."""
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         with self.store.begin() as conn:
             exists = conn.execute(
                 sa.select(runs_table.c.id).where(runs_table.c.id == run_id)
@@ -168,7 +168,7 @@ class Runner:
 
     def _set_status(self, run_id: str, status: str, summary: dict[str, Any] | None = None) -> None:
         values: dict[str, Any] = {"status": status,
-                                  "finished_at": dt.datetime.now(dt.timezone.utc)}
+                                  "finished_at": dt.datetime.now(dt.UTC)}
         if summary is not None:
             values["summary"] = summary
         with self.store.begin() as conn:
@@ -179,7 +179,7 @@ class Runner:
                entries: Sequence[tuple[Item, str, CachedPrediction | None, str | None]],
                *, to_cache: bool) -> int:
         """Score and store (item, key, cached prediction | None, error | None) rows."""
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         rows, fresh, errors = [], {}, 0
         for item, key, cp, error in entries:
             row: dict[str, Any] = {

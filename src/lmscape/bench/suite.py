@@ -7,6 +7,7 @@ task's default split. Custom runs name a task, systems and optionally a data fil
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lmscape.bench.runner import Progress, RunOutcome, Runner, RunSpec
+from lmscape.bench.runner import Progress, Runner, RunOutcome, RunSpec
 from lmscape.errors import DataError, LmscapeError
 from lmscape.store.db import Store
 
@@ -122,10 +123,8 @@ def custom_plan(task_name: str, systems: list[str] | None, **spec_args: Any) -> 
 def close_system(system: Any) -> None:
     model = getattr(getattr(system, "method", None), "model", None)
     if model is not None:
-        try:
+        with contextlib.suppress(Exception):  # closing must not hide the run's result
             model.close()
-        except Exception:  # noqa: BLE001 - closing must not hide the run's result
-            pass
     gc.collect()
 
 

@@ -4,18 +4,27 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Self
 
 import typer
 
 from lmscape.cli.app import console, err_console
+
+DEFAULT_OUT = Path("report.html")
 
 
 class RichProgress:
     """One bar per system plus an overall bar, each with an ETA (rich.progress)."""
 
     def __init__(self, total: int) -> None:
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.bars = Progress(TextColumn("{task.description:<40}"), BarColumn(),
                              MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
@@ -23,7 +32,7 @@ class RichProgress:
         self.overall = self.bars.add_task("[bold]overall", total=total)
         self.current: dict[str, int] = {}
 
-    def __enter__(self) -> RichProgress:
+    def __enter__(self) -> Self:
         self.bars.start()
         return self
 
@@ -51,15 +60,17 @@ def bench(
     task: str = typer.Option(None, "--task", "-t", help="Task to run (default: the suite)."),
     systems: str = typer.Option(None, "--systems", "-s",
                                 help="Comma-separated systems, e.g. yake,gemma-3-270m/zero-shot."),
-    data: Path = typer.Option(None, "--data", help="Your own JSONL or CSV file."),
+    data: Annotated[Path | None, typer.Option("--data", help="Your own JSONL or CSV file.")]
+    = None,
     text_col: str = typer.Option(None, "--text-col", help="Text column of --data."),
     label_col: str = typer.Option(None, "--label-col", help="Label/reference column of --data."),
     limit: int = typer.Option(None, "--limit", "-n", help="At most N items (seeded sample)."),
     split: str = typer.Option(None, "--split", help="Split of the built-in dataset."),
     resume: bool = typer.Option(False, "--resume", help="Continue killed runs; skip stored items."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute cached predictions."),
-    out: Path = typer.Option(Path("report.html"), "--out", "-o", help="HTML report to write."),
     seed: int = typer.Option(7, "--seed", help="Sampling seed for --limit."),
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML report to write.")]
+    = DEFAULT_OUT,
 ) -> None:
     """Run systems on tasks; print leaderboards; write an HTML report.
 

@@ -4,6 +4,7 @@ comparisons) and ``lmscape runs`` (list stored runs)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -15,8 +16,8 @@ FORMATS = ("html", "csv", "json")
 def report(
     fmt: str = typer.Option("html", "--format", "-f", help="html, csv or json."),
     task: str = typer.Option(None, "--task", "-t", help="Only this task."),
-    out: Path = typer.Option(None, "--out", "-o",
-                             help="File to write (default report.html; csv/json: stdout)."),
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="File to write (default report.html; csv/json: stdout).")] = None,
     compare: tuple[str, str] | None = typer.Option(None, "--compare", metavar="SYSTEM_A SYSTEM_B",
                                             help="Paired significance test between two systems."),
     metric: str = typer.Option(None, "--metric", help="Per-item score for --compare."),

@@ -92,7 +92,7 @@ def build_context(store: Store, tasks: list[str] | None = None, *,
     return {
         "title": "lmscape report",
         "version": __version__,
-        "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "sections": sections,
         "machines": machines,
         "energy_method": next((s["board"].energy_method for s in sections
