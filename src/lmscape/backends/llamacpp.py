@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -146,8 +147,11 @@ class LlamaCppBackend(Backend):
         self.verbose = verbose
         self.prefix_cache = prefix_cache
         self._kwargs = dict(kwargs)
-        self._n_batch = n_batch
         self._embedder = None
+        self._lock = threading.Lock()  # one llama.cpp context: one call at a time
+        # Full-size SWA cache (Gemma 3): truncating the KV cache back to a shared prefix
+        # stays exact only if no sliding-window cells were dropped.
+        kwargs.setdefault("swa_full", True)
         try:
             with quiet_stderr(not verbose):
                 self._llm = llama_cpp.Llama(
@@ -250,7 +254,14 @@ class LlamaCppBackend(Backend):
         messages = [dict(m) for m in request.messages or ()]
         if self._formatter is None:
             return self._tokenize(render_transcript(messages), add_bos=True), TRANSCRIPT_STOP
-        rendered = self._formatter(messages=messages)
+        try:
+            rendered = self._formatter(messages=messages)
+        except Exception as exc:  # noqa: BLE001 - jinja2 errors and raise_exception()
+            raise BackendError(
+                f"the chat template of {self.model_id} rejected the messages: {exc}",
+                hint="check the roles (many templates want user/assistant turns to "
+                "alternate), or send a plain prompt",
+            ) from None
         tokens = self._tokenize(rendered.prompt, add_bos=not rendered.added_special)
         return tokens, ()
 
@@ -260,6 +271,10 @@ class LlamaCppBackend(Backend):
 
     # -- generation ------------------------------------------------------------------
     def _generate(self, requests: list[Request]) -> list[Result]:
+        with self._lock:
+            return self._generate_locked(requests)
+
+    def _generate_locked(self, requests: list[Request]) -> list[Result]:
         prepared = [self.prompt_tokens(r) for r in requests]
         for tokens, _ in prepared:
             self._check_fits(len(tokens))
@@ -277,8 +292,9 @@ class LlamaCppBackend(Backend):
         run = _Run()
         tokens, stop = self.prompt_tokens(request)
         self._check_fits(len(tokens))
-        for delta in self._run(request, tokens, stop, run):
-            yield StreamChunk(text=delta)
+        with self._lock:
+            for delta in self._run(request, tokens, stop, run):
+                yield StreamChunk(text=delta)
         yield StreamChunk(
             done=True,
             finish_reason=run.finish_reason,
@@ -360,6 +376,12 @@ class LlamaCppBackend(Backend):
         return ctx, cont
 
     def _loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        with self._lock:
+            return self._loglikelihood_locked(requests)
+
+    def _loglikelihood_locked(
+        self, requests: list[LoglikelihoodRequest]
+    ) -> list[LoglikelihoodResult]:
         pairs = [self.split_tokens(r.context, r.continuation) for r in requests]
         for ctx, cont in pairs:
             self._check_fits(len(ctx) + len(cont), room=0)
@@ -383,6 +405,10 @@ class LlamaCppBackend(Backend):
 
     # -- embeddings ------------------------------------------------------------------
     def _embed(self, texts: list[str]) -> EmbedResult:
+        with self._lock:
+            return self._embed_locked(texts)
+
+    def _embed_locked(self, texts: list[str]) -> EmbedResult:
         import numpy as np
 
         start = time.perf_counter()
@@ -406,8 +432,8 @@ class LlamaCppBackend(Backend):
                 self._embedder = self._lib.Llama(
                     model_path=str(self.path),
                     n_ctx=self.context_length,
-                    n_batch=self._n_batch,
-                    n_ubatch=self._n_batch,
+                    n_batch=self.context_length,  # a text is pooled within one batch
+                    n_ubatch=self.context_length,
                     n_threads=self.n_threads,
                     n_threads_batch=self.n_threads,
                     embedding=True,
