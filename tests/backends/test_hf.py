@@ -391,6 +391,9 @@ def test_bad_options(tiny):
         HFBackend(str(tiny["bert-enc"]), kind="seq2seq")
     with pytest.raises(ConfigError):
         HFBackend(str(tiny["bert-enc"]), dtype="float13")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA"):
+            HFBackend(str(tiny["bert-enc"]), device="cuda")
 
 
 def test_length_batches_cover_every_index_once():

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,11 @@ def pick_device(device: str | None) -> str:
     import torch
 
     if device:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(
+                f"device={device!r} but torch sees no CUDA GPU",
+                hint="pass device='cpu' (or leave device unset to pick one)",
+            )
         return device
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -124,6 +130,20 @@ def pick_dtype(dtype: Any, device: str) -> Any:
             f"unknown dtype {dtype!r}", hint="use float32, float16, bfloat16 or auto"
         )
     return named
+
+
+@contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """No per-tensor "Loading weights" progress bar while a model loads."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 class HFBackend(Backend):
@@ -176,17 +196,8 @@ class HFBackend(Backend):
             "trust_remote_code": bool(opts["trust_remote_code"]),
         }
         try:
-            if self.kind == "causal":
-                from lmscape.backends.hf_causal import CausalEngine
-
-                self._engine: Any = CausalEngine(self.path, **common)
-            else:
-                from lmscape.backends.hf_encoder import ClassifierEngine, EncoderEngine
-
-                if self.kind == "classifier":
-                    self._engine = ClassifierEngine(self.path, pooling=opts["pooling"], **common)
-                else:
-                    self._engine = EncoderEngine(self.path, pooling=opts["pooling"], **common)
+            with _quiet_loading():
+                self._engine: Any = self._load(common, opts)
         except ModelLoadError:
             raise
         except (OSError, ValueError, KeyError) as exc:
@@ -194,6 +205,16 @@ class HFBackend(Backend):
                 f"cannot load {self.path} as a {self.kind} model: {exc}",
                 hint="check the directory's files, or pass kind= explicitly",
             ) from exc
+
+    def _load(self, common: dict[str, Any], opts: dict[str, Any]) -> Any:
+        if self.kind == "causal":
+            from lmscape.backends.hf_causal import CausalEngine
+
+            return CausalEngine(self.path, **common)
+        from lmscape.backends.hf_encoder import ClassifierEngine, EncoderEngine
+
+        engine = ClassifierEngine if self.kind == "classifier" else EncoderEngine
+        return engine(self.path, pooling=opts["pooling"], **common)
 
     # -- flags follow the kind --------------------------------------------------------
     @property

@@ -23,6 +23,20 @@ OpenRouter and the lmscape gateway differ only in ``base_url`` and key::
 
 The SDK's own retries are switched off, so every retry goes through
 :mod:`lmscape.backends.retry` and is counted in ``info()["retries"]``.
+
+Loglikelihood follows OpenAI's echo semantics: ``token_logprobs[i]`` is
+log P(token i | tokens before it), and the continuation is every token whose
+``text_offset`` falls inside it. Where a stream carries no usage (llama-cpp-python's
+server ignores ``include_usage``), completion tokens are the streamed pieces and
+prompt tokens are 0; ``measure_ttft=False`` gets the server's usage instead.
+
+Known quirks of llama-cpp-python's server (0.3.x), seen in the tests:
+start it with ``--interrupt_requests false`` or a concurrent request cuts the running
+one short; its echo logprobs are shifted by one position (each token is scored with
+the distribution that predicts the *next* token), so use the ``llamacpp`` backend
+for loglikelihood there; and for a model without a pooling layer, a multi-text
+embeddings request mixes up the texts' token vectors, so pass ``embed_batch_size=1``
+(per-token vectors are mean-pooled here).
 """
 
 from __future__ import annotations
