@@ -22,7 +22,6 @@ from lmscape.backends.base import Backend, Request, Result, StreamChunk
 from lmscape.errors import ContextLengthError
 from lmscape.serve import shapes
 from lmscape.serve.config import Route
-from lmscape.serve.errors import GatewayError
 from lmscape.serve.gateway import Gateway, Ticket, as_gateway_error, should_fall_back
 
 log = logging.getLogger("lmscape.serve")
@@ -231,5 +230,3 @@ async def _sse_upstream(gw: Gateway, ticket: Ticket, job: Job, route: Route, fir
         with contextlib.suppress(BaseException):
             await events.aclose()
 
-
-__all__ = ["GatewayError", "Job", "complete", "stream"]
