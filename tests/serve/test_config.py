@@ -82,3 +82,17 @@ def test_unknown_catalog_id_suggests_names(no_provider_keys):
     with pytest.raises(NotFoundError) as info:
         resolve_routes(config)
     assert "smollm2-135m-instruct" in str(info.value)
+
+
+def test_the_format_shown_by_serve_help_is_a_valid_config():
+    import yaml
+
+    from lmscape.cli.serve_cmd import CONFIG_EPILOG
+
+    text = CONFIG_EPILOG.split("\n\n", 1)[1].replace("\\[", "[")
+    text = text.replace("include_embedded: true, include_catalog: true",
+                        "include_embedded: true\n\ninclude_catalog: true")
+    config = GatewayConfig.model_validate(yaml.safe_load(text))
+    assert [m.name for m in config.models] == ["fast", "claude"]
+    assert config.fallbacks == {"fast": ["claude", "smollm2-135m-instruct"]}
+    assert config.limits.default_max_tokens == 1024

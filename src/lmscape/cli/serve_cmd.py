@@ -23,7 +23,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
     config: Path | None = typer.Option(
-        None, "--config", help="Gateway YAML: models, fallbacks, limits (see docs).",
+        None, "--config", help="Gateway YAML: models, fallbacks, limits (format below).",
         exists=True, dir_okay=False,
     ),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (share the DB)."),
@@ -79,5 +79,17 @@ def serve(
     uvicorn.run("lmscape.serve.app:create_app_from_env", factory=True, workers=workers, **common)
 
 
+CONFIG_EPILOG = (  # rich markup: "\\[" is a literal bracket
+    "Gateway config (YAML), every key optional:\n\n"
+    "models: \\[{name: fast, backend: openai, model: gpt-4o-mini, options: {base_url: URL, "
+    "api_key_env: VAR}, price: {input_per_mtok: 0.15, output_per_mtok: 0.6}}, "
+    "{name: claude, catalog: claude-3.5-sonnet}]\n\n"
+    "fallbacks: {fast: \\[claude, smollm2-135m-instruct]}\n\n"
+    "limits: {memory_budget_mb: 4096, local_concurrency: 1, queue_size: 64, retries: 2, "
+    "request_timeout_s: 120, default_max_tokens: 1024, key_cache_ttl_s: 5}\n\n"
+    "include_embedded: true, include_catalog: true"
+)
+
+
 def register(app: typer.Typer) -> None:
-    app.command("serve")(serve)
+    app.command("serve", epilog=CONFIG_EPILOG)(serve)
