@@ -280,6 +280,15 @@ def test_5xx_after_retries_is_upstream_error(http_server):
     assert len(srv.seen) == 3 and info.value.status_code == 503
 
 
+def test_timeouts_after_retries_are_upstream_errors(http_server):
+    srv = http_server(lambda seen, n: (200, chat_json("late"), {}, 1.5))
+    backend = OpenAIBackend("m", base_url=srv.base_url, timeout=0.3, max_retries=1,
+                            backoff_base=0.01, measure_ttft=False)  # fmt: skip
+    with pytest.raises(UpstreamError, match="timed out"):
+        backend.generate([chat("hi")])
+    assert len(srv.seen) == 2
+
+
 def test_401_is_not_retried_and_key_is_redacted(http_server, monkeypatch):
     def handler(seen, n):
         key = seen.headers["authorization"].removeprefix("Bearer ")
