@@ -261,7 +261,7 @@ class HFBackend(Backend):
 
     @property
     def context_length(self) -> int | None:
-        return self._engine.context_length
+        return self._engine.context_length if self._engine is not None else None
 
     @property
     def labels(self) -> list[str] | None:
