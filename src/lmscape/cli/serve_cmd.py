@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -22,10 +23,10 @@ def is_loopback_host(host: str) -> bool:
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
-    config: Path | None = typer.Option(
-        None, "--config", help="Gateway YAML: models, fallbacks, limits (format below).",
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="Gateway YAML: models, fallbacks, limits (format below).",
         exists=True, dir_okay=False,
-    ),
+    )] = None,
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (share the DB)."),
     require_key: bool = typer.Option(
         False, "--require-key", help="Refuse requests without a gateway key, even on loopback."
