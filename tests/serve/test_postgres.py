@@ -106,7 +106,8 @@ def test_two_workers_share_keys_and_an_exact_budget(fresh_postgres, upstream, tm
             with store.connect() as conn:
                 total, n = conn.execute(
                     sa.select(sa.func.coalesce(sa.func.sum(gateway_usage.c.cost_nusd), 0),
-                              sa.func.count()).where(gateway_usage.c.key_id == key.id)).one()
+                              sa.func.count()).where(gateway_usage.c.key_id == key.id,
+                                                     gateway_usage.c.status == 200)).one()
             spent = list_keys(store)[0].spent_nusd
             if n == n_ok and spent == total:
                 break

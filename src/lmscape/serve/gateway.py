@@ -113,7 +113,24 @@ class Gateway:
 
     async def admit(self, *, endpoint: str, kind: Kind, model: str, authorization: str | None,
                     prompt_bound: int, completion_bound: int, stream: bool = False) -> Ticket:
+        """Authenticate, check the allow-list, rate and budget; reserve the request's
+        maximum cost. A refusal for a known key is recorded as a usage row too."""
+        started = time.perf_counter()
         key = await self.authenticate(authorization)
+        try:
+            return await self._admit(key, endpoint=endpoint, kind=kind, model=model,
+                                     prompt_bound=prompt_bound,
+                                     completion_bound=completion_bound, stream=stream)
+        except GatewayError as err:
+            if key is not None:
+                self.usage.record(UsageRecord(
+                    key_id=key.id, endpoint=endpoint, model=model, served_by=None,
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                    status=err.status, error=err.code or err.type, stream=stream))
+            raise
+
+    async def _admit(self, key: KeyInfo | None, *, endpoint: str, kind: Kind, model: str,
+                     prompt_bound: int, completion_bound: int, stream: bool) -> Ticket:
         if key is not None and not key.allows(model):
             raise GatewayError(403, f"this key may not use model {model!r}",
                                type="permission_error", param="model", code="model_not_allowed")
