@@ -93,6 +93,14 @@ def test_local_completions_batch(client):
     assert reply.usage.completion_tokens <= 8
 
 
+def test_local_completions_stream(client):
+    chunks = list(client.completions.create(model="gemma-3-270m", prompt="One, two,",
+                                            max_tokens=3, temperature=0, stream=True))
+    assert chunks and all(c.object == "text_completion" for c in chunks)
+    assert "".join(c.choices[0].text for c in chunks if c.choices)
+    assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+
+
 def test_proxied_upstream_chat_and_stream(client, gateway, upstream):
     reply = client.chat.completions.create(model="up-echo", messages=[{"role": "user", "content": "hi"}])
     assert reply.choices[0].message.content == "echo: hi"
