@@ -350,3 +350,23 @@ def test_loading_is_silent_by_default(capfd):
     backend.close()
     captured = capfd.readouterr()
     assert captured.err == "" and captured.out == ""
+
+
+def test_unknown_option_is_a_config_error(smol):
+    from lmscape.backends.llamacpp import LlamaCppBackend
+    from lmscape.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="n_ctxx"):
+        LlamaCppBackend(str(smol.path), n_ctxx=64)
+
+
+def test_without_prefix_cache_every_prompt_is_evaluated_in_full(smol):
+    from lmscape.backends.llamacpp import LlamaCppBackend
+
+    with LlamaCppBackend(str(smol.path), n_threads=2, prefix_cache=False) as fresh:
+        req = Request(prompt="Review: a gorgeous movie.\nSentiment:", max_tokens=4)
+        ll = LoglikelihoodRequest(context="Review: a gorgeous movie.\nSentiment:", continuation=" good")
+        assert fresh.generate([req])[0].text == smol.generate([req])[0].text
+        assert fresh.loglikelihood([ll])[0].logprob == pytest.approx(
+            smol.loglikelihood([ll])[0].logprob, abs=1e-3
+        )

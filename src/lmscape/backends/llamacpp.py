@@ -9,6 +9,9 @@
   transcript. Prompts sharing a prefix with the previous one reuse its KV cache.
 - loglikelihood: reads the real logits of the needed positions, reusing the KV cache of
   the longest prefix shared with the previous item (see ``llamacpp_prefix``).
+  ``prefix_cache=False`` turns reuse off for both (every prompt evaluated in full).
+- Options not named in the constructor go to ``llama_cpp.Llama`` (``n_gpu_layers``,
+  ``flash_attn``, ``n_ubatch``...).
 - embed: mean-pooled, L2-normalised hidden states from a second, embedding-mode context
   (created on first use; the weights are memory-mapped once).
 
@@ -40,7 +43,13 @@ from lmscape.backends.base import (
 )
 from lmscape.backends.llamacpp_text import TextAssembler
 from lmscape.backends.locate import locate
-from lmscape.errors import BackendError, ContextLengthError, ModelLoadError, require
+from lmscape.errors import (
+    BackendError,
+    ConfigError,
+    ContextLengthError,
+    ModelLoadError,
+    require,
+)
 
 GGUF_MAGIC = b"GGUF"
 TRANSCRIPT_STOP = ("\nUser:",)
@@ -84,6 +93,22 @@ def check_gguf(path: Path) -> None:
         raise ModelLoadError(
             f"{path} is not a GGUF file (it starts with {magic!r}, not b'GGUF')",
             hint="convert it with llama.cpp's convert_hf_to_gguf.py, or pick a .gguf file",
+        )
+
+
+def check_options(llama_cls: type, options: dict[str, Any]) -> None:
+    """``llama_cpp.Llama`` swallows unknown keywords; name them instead."""
+    import difflib
+    import inspect
+
+    known = set(inspect.signature(llama_cls.__init__).parameters) - {"self", "kwargs"}
+    for name in sorted(set(options) - known):
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        raise ConfigError(
+            f"unknown llamacpp option {name!r}"
+            + (f"; did you mean {close[0]!r}?" if close else ""),
+            hint="fix the option (catalog run.options or a keyword argument); "
+            "options are llama_cpp.Llama's parameters",
         )
 
 
@@ -146,12 +171,12 @@ class LlamaCppBackend(Backend):
         self.seed = seed
         self.verbose = verbose
         self.prefix_cache = prefix_cache
-        self._kwargs = dict(kwargs)
         self._embedder = None
         self._lock = threading.Lock()  # one llama.cpp context: one call at a time
         # Full-size SWA cache (Gemma 3): truncating the KV cache back to a shared prefix
         # stays exact only if no sliding-window cells were dropped.
         kwargs.setdefault("swa_full", True)
+        check_options(llama_cpp.Llama, kwargs)
         try:
             with quiet_stderr(not verbose):
                 self._llm = llama_cpp.Llama(
@@ -319,6 +344,8 @@ class LlamaCppBackend(Backend):
         budget = min(request.max_tokens, self.context_length - len(tokens))
         assembler = TextAssembler((*request.stop, *extra_stop))
         if budget > 0:
+            if not self.prefix_cache:
+                self._llm.reset()  # forget the cached prompt: evaluate this one in full
             self._llm.set_seed(request.seed if request.seed is not None else self.seed)
             greedy = request.temperature <= 0
             tokens_out = self._llm.generate(
