@@ -82,9 +82,10 @@ def test_run_streams_before_it_finishes(smol_ready, tmp_path):
 def test_run_raw_completion_on_a_gguf_path(app, smol_ready):
     from lmscape.backends.locate import locate
 
-    result = run(app, "run", str(locate(SMOLLM2)), "The sky is", "--raw", "-n", "4")
+    result = run(app, "run", str(locate(SMOLLM2)), "-", "--raw", "-n", "4", input="The sky is")
     assert result.exit_code == 0, result.output
-    assert "4 output tokens" in result.stderr or "output tokens" in result.stderr
+    assert "3 prompt + 4 output tokens" in result.stderr.replace("\n", " ")
+    assert "SmolLM2-135M-Instruct.Q4_1" in result.stderr  # model id from the file name
 
 
 def test_run_errors_are_one_line(app, smol_ready, tmp_path):
