@@ -100,8 +100,9 @@ def _measured_note(row: BoardRow) -> str:
 
 
 def _reported_quality(row: BoardRow) -> str:
-    text = fmt.quality(row.quality)
-    return f"{text} ({row.metric})"
+    if row.quality is None:
+        return "— (list price only)"
+    return f"{fmt.quality(row.quality)} ({row.metric})"
 
 
 def compare_table(result: dict[str, Any]) -> Table:
