@@ -5,10 +5,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report_helpers import report_store  # noqa: E402,F401 - fixture
+from report_helpers import report_store  # noqa: F401 - fixture
 
-from lmscape.report import fmt  # noqa: E402
-from lmscape.report.plots import pareto_front  # noqa: E402
+from lmscape.report import fmt
+from lmscape.report.plots import pareto_front
 
 
 def test_pareto_front_keeps_only_undominated_points():
