@@ -4,6 +4,7 @@ to disk, then loaded through the backend's real loading code."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -365,6 +366,27 @@ def test_chat_uses_the_chat_template(tiny):
 
 
 # -- loading and options -------------------------------------------------------------
+
+
+def test_loads_from_the_hugging_face_cache(tiny, tmp_path):
+    """``hf:ORG/NAME`` (and bare ``ORG/NAME``) resolve through the local HF cache."""
+    import shutil
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--tiny-org--tiny-bert"
+    shutil.copytree(tiny["bert-cls"], repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    code = (
+        "from lmscape.backends.hf import HFBackend\n"
+        "for name in ('hf:tiny-org/tiny-bert', 'tiny-org/tiny-bert'):\n"
+        "    b = HFBackend(name)\n"
+        "    print(b.kind, b.labels, b.path.name)\n"
+    )
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout.splitlines()  # fmt: skip
+    assert out == [f"classifier ['negative', 'positive'] {commit}"] * 2
 
 
 def test_loading_errors(tmp_path):
