@@ -59,7 +59,7 @@ class RichProgress:
 def bench(
     task: str = typer.Option(None, "--task", "-t", help="Task to run (default: the suite)."),
     systems: str = typer.Option(None, "--systems", "-s",
-                                help="Comma-separated systems, e.g. yake,gemma-3-270m/zero-shot."),
+                                help="Comma-separated systems, e.g. vader,gemma-3-270m/few-shot-choice."),
     data: Annotated[Path | None, typer.Option("--data", help="Your own JSONL or CSV file.")]
     = None,
     text_col: str = typer.Option(None, "--text-col", help="Text column of --data."),
