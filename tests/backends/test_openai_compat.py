@@ -453,3 +453,24 @@ def test_retry_policy_and_retry_after():
     assert parse_retry_after({"retry-after-ms": "250"}) == 0.25
     assert parse_retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
     assert parse_retry_after({}) is None
+
+
+def test_base_url_from_environment_variable(monkeypatch):
+    from lmscape.backends.openai_compat import OpenAIBackend
+    from lmscape.errors import ConfigError
+
+    monkeypatch.delenv("LMSCAPE_TEST_VLLM_URL", raising=False)
+    with pytest.raises(ConfigError, match="LMSCAPE_TEST_VLLM_URL"):
+        OpenAIBackend("meta-llama/Llama-3.1-405B-Instruct", base_url_env="LMSCAPE_TEST_VLLM_URL")
+    monkeypatch.setenv("LMSCAPE_TEST_VLLM_URL", "http://127.0.0.1:9/v1")
+    backend = OpenAIBackend("m", base_url_env="LMSCAPE_TEST_VLLM_URL")
+    assert backend.base_url == "http://127.0.0.1:9/v1"
+
+
+def test_catalog_model_behind_vllm_resolves(monkeypatch):
+    import lmscape
+
+    monkeypatch.setenv("LMSCAPE_VLLM_BASE_URL", "http://127.0.0.1:9/v1")
+    model = lmscape.get_model("llama-3.1-405b")
+    assert model.base_url == "http://127.0.0.1:9/v1"
+    assert model.model_id == "llama-3.1-405b"

@@ -9,6 +9,7 @@ OpenRouter and the lmscape gateway differ only in ``base_url`` and key::
 | option              | default        | meaning                                               |
 |---------------------|----------------|-------------------------------------------------------|
 | base_url            | OpenAI's       | endpoint root, ending in ``/v1``                      |
+| base_url_env        | —              | read base_url from this variable (e.g. a vLLM node's URL) |
 | api_key / api_key_env | OPENAI_API_KEY | key, or the variable it is read from; loopback endpoints need none |
 | timeout             | 60             | seconds per HTTP request                              |
 | max_retries         | 4              | retries on 429 / 5xx / connection errors (backoff + jitter, Retry-After honoured) |
@@ -115,6 +116,7 @@ class OpenAIBackend(Backend):
         *,
         model_id: str = "",
         base_url: str | None = None,
+        base_url_env: str | None = None,
         api_key: str | None = None,
         api_key_env: str = "OPENAI_API_KEY",
         timeout: float = 60,
@@ -139,6 +141,14 @@ class OpenAIBackend(Backend):
             raise ConfigError("concurrency must be >= 1", hint="pass concurrency=1 or more")
         self.model = model
         self.model_id = model_id or model
+        if base_url is None and base_url_env:
+            base_url = os.environ.get(base_url_env) or None
+            if base_url is None:
+                raise ConfigError(
+                    f"{model_id or model} is served from the endpoint in {base_url_env}, "
+                    "which is not set",
+                    hint=f"export {base_url_env}=http://HOST:PORT/v1 (e.g. a vLLM server)",
+                )
         self.base_url = (base_url or OPENAI_BASE_URL).rstrip("/")
         self.api_key_env = api_key_env
         key = api_key or os.environ.get(api_key_env) or None
