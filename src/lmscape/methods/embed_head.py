@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,9 @@ class LogRegHead(Method):
         y = np.array([it.reference for it in train_items])
         clf = sklearn_lm.LogisticRegressionCV(Cs=list(CS), cv=5, max_iter=2000,
                                               random_state=self.seed)
-        clf.fit(x, y)
+        with warnings.catch_warnings():  # scikit-learn 1.8 announces future defaults
+            warnings.simplefilter("ignore", FutureWarning)
+            clf.fit(x, y)
         self.coef, self.intercept = clf.coef_.astype(np.float64), clf.intercept_.astype(np.float64)
         self.classes = [str(c) for c in clf.classes_]
         self.fit_info = {"cached": False, "n_train": len(train_items), "C": float(clf.C_[0]),

@@ -1,0 +1,52 @@
+"""Next-turn generation (with a judge), reference perplexity and MT-Bench answering."""
+
+import math
+
+import pytest
+
+from lmscape.errors import ConfigError
+from lmscape.methods.dialogue_gen import NextTurn, ReferencePerplexity
+from lmscape.methods.registry import build_system
+from lmscape.tasks.registry import get_task
+
+pytestmark = pytest.mark.slow
+
+
+def test_next_turn_with_judge_is_scored(smollm, minilm):
+    task = get_task("dialogue")
+    task.__dict__["encoder"] = minilm  # reuse the session's MiniLM for embed_sim
+    method = NextTurn(task, smollm, judge=smollm, max_tokens=24)
+    items = list(task.items(limit=2))
+    preds = method.predict(items)
+    for item, p in zip(items, preds):
+        assert isinstance(p.output["reply"], str) and p.output["reply"]
+        assert p.output["judge_score"] is None or 1 <= p.output["judge_score"] <= 10
+        assert p.extra["judge"]["text"]
+        s = task.score(item, p.output)
+        assert 0 <= s["chrf"] <= 100 and -1 <= s["embed_sim"] <= 1
+    assert method.cache_params()["judge"] == smollm.model_id
+
+
+def test_reference_perplexity(gemma):
+    task = get_task("dialogue", similarity_model=None)
+    system = build_system("gemma-3-270m/reference-perplexity", task, backend=gemma)
+    assert isinstance(system.method, ReferencePerplexity)
+    items = list(task.items(limit=2))
+    preds = system.method.predict(items)
+    scores = [task.score(i, p.output) for i, p in zip(items, preds)]
+    for p in preds:
+        assert p.output["ref_logprob"] < 0 and p.output["ref_tokens"] > 3
+    ppl = task.aggregate(items, [p.output for p in preds], scores)["perplexity"].value
+    assert 1 < ppl < 10_000 and math.isfinite(ppl)
+
+
+def test_mt_bench_answers_both_turns_and_is_judged(smollm):
+    task = get_task("mt-bench")
+    with pytest.raises(ConfigError, match="judge"):
+        NextTurn(task, smollm)
+    method = NextTurn(task, smollm, judge=smollm, max_tokens=16)
+    item = next(i for i in task.items() if i.reference)  # one with a reference answer
+    (pred,) = method.predict([item])
+    assert len(pred.output["answers"]) == 2 and len(pred.output["judge_scores"]) == 2
+    assert len(pred.extra["judge"]["texts"]) == 2
+    task.score(item, pred.output)  # ratings may be None for a 135M judge; must not fail
