@@ -365,7 +365,9 @@ def test_without_prefix_cache_every_prompt_is_evaluated_in_full(smol):
 
     with LlamaCppBackend(str(smol.path), n_threads=2, prefix_cache=False) as fresh:
         req = Request(prompt="Review: a gorgeous movie.\nSentiment:", max_tokens=4)
-        ll = LoglikelihoodRequest(context="Review: a gorgeous movie.\nSentiment:", continuation=" good")
+        ll = LoglikelihoodRequest(
+            context="Review: a gorgeous movie.\nSentiment:", continuation=" good"
+        )
         assert fresh.generate([req])[0].text == smol.generate([req])[0].text
         assert fresh.loglikelihood([ll])[0].logprob == pytest.approx(
             smol.loglikelihood([ll])[0].logprob, abs=1e-3

@@ -102,7 +102,9 @@ def test_get_model_generates_end_to_end():
 
     with lmscape.get_model("smollm2-135m-instruct", n_threads=2) as model:
         assert model.name == "llamacpp" and model.model_id == "smollm2-135m-instruct"
-        [result] = model.generate([Request(messages=[{"role": "user", "content": "Hi"}], max_tokens=3)])
+        [result] = model.generate(
+            [Request(messages=[{"role": "user", "content": "Hi"}], max_tokens=3)]
+        )
         assert result.text and result.usage.completion_tokens <= 3
 
 

@@ -199,10 +199,21 @@ def test_embed_errors_are_one_line(app, tmp_path):
     rows.write_text(json.dumps({"review": "x"}) + "\n")
     assert_one_line_error(run(app, "embed", "smollm2", str(rows)), "no 'text' field", "--text-col")
     assert_one_line_error(
-        run(app, "embed", "smollm2", str(rows), "--text-col", "review", "-o", str(tmp_path / "v.csv")),
+        run(
+            app,
+            "embed",
+            "smollm2",
+            str(rows),
+            "--text-col",
+            "review",
+            "-o",
+            str(tmp_path / "v.csv"),
+        ),
         ".npy or .jsonl",
     )
-    assert_one_line_error(run(app, "embed", "smollm2", str(tmp_path / "none.txt")), "does not exist")
+    assert_one_line_error(
+        run(app, "embed", "smollm2", str(tmp_path / "none.txt")), "does not exist"
+    )
 
 
 # -- backends -------------------------------------------------------------------------

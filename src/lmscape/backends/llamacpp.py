@@ -81,8 +81,7 @@ def check_gguf(path: Path) -> None:
     if path.is_dir():
         raise ModelLoadError(
             f"{path} is a directory, not a GGUF file",
-            hint="pass the .gguf file itself, or use the hf backend for a model folder "
-            "(hf:PATH)",
+            hint="pass the .gguf file itself, or use the hf backend for a model folder (hf:PATH)",
         )
     try:
         with path.open("rb") as fh:

@@ -45,8 +45,10 @@ def _direct(spec: str) -> Resolved | None:
     name, sep, model = spec.partition(":")
     if not sep or not model or name not in registry.available():
         return None
-    if name == "hf" and not Path(model).expanduser().exists() and not model.startswith(
-        (*LOCATOR_PREFIXES, "hf:")
+    if (
+        name == "hf"
+        and not Path(model).expanduser().exists()
+        and not model.startswith((*LOCATOR_PREFIXES, "hf:"))
     ):
         model = f"hf:{model}"  # a Hugging Face repo id: look in the local HF cache
     return Resolved(backend=name, model=model, source="spec")

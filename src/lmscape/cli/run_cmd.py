@@ -15,7 +15,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -263,9 +263,11 @@ def read_texts(path: Path, text_col: str | None) -> list[str]:
 
 
 def embed(
-    model: str = typer.Argument(..., help="Catalog id, BACKEND:MODEL, or a path."),
-    file: Path = typer.Argument(..., help="Text file (one per line) or JSONL."),
-    output: Path = typer.Option(None, "--output", "-o", help=".npy or .jsonl (default: stdout)"),
+    model: Annotated[str, typer.Argument(help="Catalog id, BACKEND:MODEL, or a path.")],
+    file: Annotated[Path, typer.Argument(help="Text file (one per line) or JSONL.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help=".npy or .jsonl (default: stdout)")
+    ] = None,
     text_col: str = typer.Option(None, "--text-col", help="JSONL field holding the text."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Texts per model call."),
 ) -> None:
