@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 def test_next_turn_with_judge_is_scored(smollm, minilm):
     task = get_task("dialogue")
     task.__dict__["encoder"] = minilm  # reuse the session's MiniLM for embed_sim
-    method = NextTurn(task, smollm, judge=smollm, max_tokens=24)
+    method = NextTurn(task, smollm, judge=smollm, max_tokens=24, judge_max_tokens=32)
     items = list(task.items(limit=2))
     preds = method.predict(items)
     for item, p in zip(items, preds):
@@ -44,7 +44,7 @@ def test_mt_bench_answers_both_turns_and_is_judged(smollm):
     task = get_task("mt-bench")
     with pytest.raises(ConfigError, match="judge"):
         NextTurn(task, smollm)
-    method = NextTurn(task, smollm, judge=smollm, max_tokens=16)
+    method = NextTurn(task, smollm, judge=smollm, max_tokens=16, judge_max_tokens=24)
     item = next(i for i in task.items() if i.reference)  # one with a reference answer
     (pred,) = method.predict([item])
     assert len(pred.output["answers"]) == 2 and len(pred.output["judge_scores"]) == 2

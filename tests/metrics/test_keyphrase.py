@@ -27,7 +27,7 @@ def test_f1_at_k_by_hand():
     # fewer than k predictions are padded with wrong ones: precision divides by k
     p10, r10, _ = prf_at_k(pred, gold, 10)
     assert (p10, r10) == (3 / 10, 3 / 4)
-    p2, r2, f2 = prf_at_k(pred, gold, 2)
+    p2, r2, _f2 = prf_at_k(pred, gold, 2)
     assert (p2, r2) == (1 / 2, 1 / 4)
 
 

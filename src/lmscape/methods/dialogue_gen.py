@@ -3,8 +3,9 @@
 ``next-turn`` (any chat model): the context becomes alternating user/assistant messages
 ending with the partner's turn (the task's system prompt first); the model's greedy
 reply is the output ``{"reply": ...}``. With ``judge=`` (a Backend; the registry turns a
-model id into one) each reply is also graded 1-10 with MT-Bench's ``single-v1`` prompt,
-the question being the transcript. On ``mt-bench`` the model answers both questions in
+model id into one; ``judge_max_tokens`` bounds its explanation, default 512) each
+reply is also graded 1-10 with MT-Bench's ``single-v1`` prompt, the question being the
+transcript. On ``mt-bench`` the model answers both questions in
 turn (the second with the first exchange in context) and a judge is required.
 
 ``reference-perplexity`` (models with loglikelihood): the log-probability of the human
@@ -20,7 +21,7 @@ from lmscape.backends.base import Backend, LoglikelihoodRequest, Request
 from lmscape.errors import ConfigError
 from lmscape.methods._util import need_model
 from lmscape.methods.base import Method, Prediction
-from lmscape.methods.judge import Job, Judge
+from lmscape.methods.judge import JUDGE_MAX_TOKENS, Job, Judge
 from lmscape.tasks.base import Item
 from lmscape.tasks.dialogue import to_messages
 
@@ -39,7 +40,9 @@ class NextTurn(Method):
         if judge is not None and not isinstance(judge, Backend):
             raise ConfigError("judge= must be a loaded backend here",
                               hint="pass judge=MODEL_ID to build_system, which loads it")
-        self.judge = Judge(judge) if judge is not None else None
+        self.judge_max_tokens = int(params.get("judge_max_tokens", JUDGE_MAX_TOKENS))
+        self.judge = (Judge(judge, max_tokens=self.judge_max_tokens)
+                      if judge is not None else None)
         if task.name == "mt-bench" and self.judge is None:
             raise ConfigError("mt-bench answers are scored by a judge model",
                               hint="pass a judge, e.g. --param judge=gpt-4o "
@@ -47,7 +50,8 @@ class NextTurn(Method):
 
     def cache_params(self) -> dict[str, Any]:
         return {"max_tokens": self.max_tokens,
-                "judge": self.judge.model_id if self.judge else None}
+                "judge": self.judge.model_id if self.judge else None,
+                "judge_max_tokens": self.judge_max_tokens if self.judge else None}
 
     def _ask(self, conversations: list[list[str]]) -> list:
         system = self.task.prompts.get("system")

@@ -12,16 +12,18 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 
-_FENCE = re.compile(r"```(?:json|text)?\s*(.*?)```", re.S | re.I)
+_FENCE = re.compile(r"```(?:json|text)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 _MARKER = re.compile(r"^\s*(?:[-*•·+]|\(?\d{1,3}[.):]|\(?[a-zA-Z][.)])\s+")
 _HEADER = re.compile(
     r"^\s*(?:here (?:are|is)[^:\n]*|(?:the )?(?:top \d+ )?(?:key ?phrases?|keywords?)"
     r"(?: are)?|answer|output)\s*:\s*",
-    re.I,
+    re.IGNORECASE,
 )
 _QUOTES = "\"'`“”‘’«»*_"
-_ANSWER_MARKER = re.compile(r"(?:sentiment|answer|label|classification)\s*(?:is|:)\s*", re.I)
-_NEGATED = re.compile(r"\b(?:not|isn't|is not|n't)\s+$", re.I)
+_ANSWER_MARKER = re.compile(
+    r"(?:sentiment|answer|label|classification)\s*(?:is|:)\s*", re.IGNORECASE
+)
+_NEGATED = re.compile(r"\b(?:not|isn't|is not|n't)\s+$", re.IGNORECASE)
 
 
 def _json_candidates(text: str) -> list[object]:
@@ -61,7 +63,7 @@ def parse_label(
     if stripped in vocab:
         return vocab[stripped]
     words = "|".join(re.escape(w) for w in sorted(vocab, key=len, reverse=True))
-    pattern = re.compile(rf"\b({words})\b", re.I)
+    pattern = re.compile(rf"\b({words})\b", re.IGNORECASE)
     marker = _ANSWER_MARKER.search(text)
     if marker:
         found = pattern.search(text, marker.end())

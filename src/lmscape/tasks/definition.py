@@ -103,7 +103,7 @@ class DefinedTask(Task):
         unknown = set(options) - set(d.options)
         if unknown:
             raise ConfigError(
-                f"task {d.name!r} has no option {sorted(unknown)[0]!r}",
+                f"task {d.name!r} has no option {min(unknown)!r}",
                 hint=f"options of {d.name}: {', '.join(sorted(d.options)) or 'none'}",
             )
         self.options = {**d.options, **options}

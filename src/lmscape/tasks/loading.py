@@ -50,7 +50,7 @@ class Record:
 def _open_text(path: Path) -> TextIO:
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")  # noqa: SIM115 - closed by caller
+    return open(path, encoding="utf-8", newline="")
 
 
 def _format_of(path: Path) -> str:
