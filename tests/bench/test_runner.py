@@ -1,14 +1,11 @@
-import sqlalchemy as sa
 import pytest
+import sqlalchemy as sa
+from bench_helpers import System, TinySentiment, Vader, vader_system, write_jsonl
 
 from lmscape.bench.runner import Runner, RunSpec, run_id_for
 from lmscape.errors import ContextLengthError, DataError
-from lmscape.methods.base import Prediction
 from lmscape.store import open_store
 from lmscape.store.schema import cache, results, runs
-from lmscape.tasks.base import Item
-
-from bench_helpers import TinySentiment, Vader, System, vader_system, write_jsonl
 
 
 @pytest.fixture
@@ -160,3 +157,19 @@ def test_other_errors_fail_the_run_and_keep_what_was_stored(task, store):
         status = conn.execute(sa.select(runs.c.status)).scalar()
         n = conn.execute(sa.select(sa.func.count()).select_from(results)).scalar()
     assert status == "failed" and n == 16
+
+
+def test_suite_records_the_memory_each_system_added(task, store):
+    from lmscape.bench.suite import BenchPlan, run_plans
+
+    plan = BenchPlan(task=task, systems=["vader", "vader-again"], spec=spec_for(task),
+                     explicit=True)
+    result = run_plans(store, [plan], build=lambda name, t: System(name=name, method=Vader(t)))
+    assert [o.system for o in result.outcomes] == ["vader", "vader-again"]
+    for outcome in result.outcomes:
+        s = outcome.summary
+        assert s["rss_added_bytes"] is not None and 0 <= s["rss_added_bytes"] < s["peak_rss_bytes"]
+    # served from the cache, the memory figures are the ones measured when computed
+    again = run_plans(store, [plan], build=lambda name, t: System(name=name, method=Vader(t)))
+    assert again.outcomes[0].n_cached == 40
+    assert again.outcomes[0].summary["rss_added_bytes"] == result.outcomes[0].summary["rss_added_bytes"]

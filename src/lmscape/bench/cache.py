@@ -68,6 +68,7 @@ class CachedPrediction:
     wall_s: float
     cpu_s: float | None = None
     rss_peak_bytes: int | None = None
+    rss_added_bytes: int | None = None  # peak minus the RSS before the system was built
 
     def to_json(self) -> dict[str, Any]:
         p = self.prediction
@@ -79,6 +80,7 @@ class CachedPrediction:
             "wall_s": self.wall_s,
             "cpu_s": self.cpu_s,
             "rss_peak_bytes": self.rss_peak_bytes,
+            "rss_added_bytes": self.rss_added_bytes,
         })
 
     @classmethod
@@ -98,6 +100,7 @@ class CachedPrediction:
             wall_s=float(data.get("wall_s") or 0.0),
             cpu_s=data.get("cpu_s"),
             rss_peak_bytes=data.get("rss_peak_bytes"),
+            rss_added_bytes=data.get("rss_added_bytes"),
         )
 
 

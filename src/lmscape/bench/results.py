@@ -91,6 +91,7 @@ class BoardRow:
     tokens_per_s: float | None = None
     items_per_s: float | None = None
     peak_rss_bytes: int | None = None
+    rss_added_bytes: int | None = None  # memory the system added (load + fit + predict)
     model_size_bytes: int | None = None
     cost_usd_per_1k: float | None = None
     cost_basis: str | None = None
@@ -157,6 +158,7 @@ def _measured_row(run: RunRecord) -> BoardRow:
         latency_p50_s=s.get("latency_p50_s"), latency_p95_s=s.get("latency_p95_s"),
         ttft_p50_s=s.get("ttft_p50_s"), tokens_per_s=s.get("tokens_per_s"),
         items_per_s=s.get("items_per_s"), peak_rss_bytes=s.get("peak_rss_bytes"),
+        rss_added_bytes=s.get("rss_added_bytes"),
         model_size_bytes=s.get("model_size_bytes"), cost_usd_per_1k=s.get("cost_usd_per_1k"),
         cost_basis=s.get("cost_basis"), gco2e_per_1k=energy.get("gco2e_per_1k"),
         kwh_per_1k=energy.get("kwh_per_1k"), run_id=run.id, machine=run.machine,

@@ -216,7 +216,11 @@ class Runner:
         return errors
 
     # -- the run ---------------------------------------------------------------------
-    def run(self, system: SystemLike, spec: RunSpec, *, resume: bool = False) -> RunOutcome:
+    def run(self, system: SystemLike, spec: RunSpec, *, resume: bool = False,
+            rss_baseline: int | None = None) -> RunOutcome:
+        """Run ``system`` on ``spec``. ``rss_baseline`` is the process RSS measured before
+        the system was built; with it, results also record the memory the system added."""
+        self._rss_baseline = rss_baseline
         task = spec.task
         ids = [item.id for item in spec.items]
         if len(set(ids)) != len(ids):
@@ -319,11 +323,13 @@ class Runner:
         n = len(result.items)
         cpu = result.cpu_s if result.cpu_s is not None else lap_cpu
         peak = result.rss_peak_bytes if result.rss_peak_bytes is not None else rss
+        baseline = getattr(self, "_rss_baseline", None)
+        added = max(0, peak - baseline) if baseline is not None else None
         assert result.predictions is not None
         return [
             (item, keys[item.id],
              CachedPrediction(prediction=_check(pred), wall_s=lap_wall / n, cpu_s=cpu / n,
-                              rss_peak_bytes=peak),
+                              rss_peak_bytes=peak, rss_added_bytes=added),
              None)
             for item, pred in zip(result.items, result.predictions, strict=True)
         ]

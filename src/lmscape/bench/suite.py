@@ -8,12 +8,15 @@ task's default split. Custom runs name a task, systems and optionally a data fil
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from lmscape.bench.runner import Progress, Runner, RunOutcome, RunSpec
 from lmscape.errors import DataError, LmscapeError
@@ -120,12 +123,20 @@ def custom_plan(task_name: str, systems: list[str] | None, **spec_args: Any) -> 
     return BenchPlan(task=task, systems=chosen, spec=spec, explicit=bool(systems))
 
 
+def release_memory() -> int:
+    """Collect garbage, hand freed heap back to the OS (glibc), return the RSS now."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return psutil.Process().memory_info().rss
+
+
 def close_system(system: Any) -> None:
     model = getattr(getattr(system, "method", None), "model", None)
     if model is not None:
         with contextlib.suppress(Exception):  # closing must not hide the run's result
             model.close()
-    gc.collect()
+    release_memory()
 
 
 def run_plans(store: Store, plans: list[BenchPlan], *, resume: bool = False,
@@ -140,6 +151,7 @@ def run_plans(store: Store, plans: list[BenchPlan], *, resume: bool = False,
     result = BenchResult()
     for plan in plans:
         for spec_name in plan.systems:
+            baseline = release_memory()
             try:
                 system = build(spec_name, plan.task)
             except LmscapeError as exc:
@@ -150,7 +162,8 @@ def run_plans(store: Store, plans: list[BenchPlan], *, resume: bool = False,
                     on_skip(plan.task.name, spec_name, exc.one_line())
                 continue
             try:
-                result.outcomes.append(runner.run(system, plan.spec, resume=resume))
+                result.outcomes.append(runner.run(system, plan.spec, resume=resume,
+                                                  rss_baseline=baseline))
             finally:
                 close_system(system)
     return result

@@ -10,7 +10,9 @@ ran start to finish:
   whole batch at once, batch time / batch size), TTFT p50 and output tokens/s for
   generation;
 - items/s: items / wall seconds spent predicting (after model load and fit);
-- peak RSS of the process while predicting; model size on disk;
+- peak RSS of the process while predicting, and (when the suite measured the RSS before
+  building the system) the memory the system added: model load, fit and prediction;
+  model size on disk;
 - cost per 1k items (see :mod:`.cost`), energy and carbon per 1k items (see :mod:`.energy`).
 """
 
@@ -51,6 +53,7 @@ def summarise_run(store: Store, run_id: str, task: Task, items_by_id: dict[str, 
     cpu_known = [e.cpu_s for e in efforts if e is not None and e.cpu_s is not None]
     cpu = sum(cpu_known)
     rss = [e.rss_peak_bytes for e in efforts if e is not None and e.rss_peak_bytes]
+    added = [e.rss_added_bytes for e in efforts if e is not None and e.rss_added_bytes is not None]
     n = len(ok)
     costs = [row["cost_usd"] for row in ok if row["cost_usd"] is not None]
     summary: dict[str, Any] = {
@@ -72,6 +75,7 @@ def summarise_run(store: Store, run_id: str, task: Task, items_by_id: dict[str, 
         "cpu_s": cpu if cpu_known else None,
         "items_per_s": n / wall if wall > 0 else None,
         "peak_rss_bytes": max(rss) if rss else None,
+        "rss_added_bytes": max(added) if added else None,
         "cost_usd_per_1k": 1000 * sum(costs) / len(costs) if costs else None,
         "energy": None,
     }

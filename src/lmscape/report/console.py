@@ -57,7 +57,7 @@ def _cells(row: BoardRow, measured: bool) -> dict[str, str]:
             "quality": fmt.quality(row.quality, row.low, row.high), "n": str(row.n),
             "p50": fmt.seconds(row.latency_p50_s), "p95": fmt.seconds(row.latency_p95_s),
             "TTFT": fmt.seconds(row.ttft_p50_s), "items/s": fmt.rate(row.items_per_s),
-            "peak RSS": fmt.size(row.peak_rss_bytes), "size": fmt.size(row.model_size_bytes),
+            "peak RSS": _rss(row), "size": fmt.size(row.model_size_bytes),
             "cost/1k": fmt.usd(row.cost_usd_per_1k), "gCO2e/1k": fmt.grams(row.gco2e_per_1k),
             "source": _measured_note(row),
         }
@@ -90,6 +90,13 @@ def _board_table(board: Leaderboard, columns: tuple[str, ...], *, fold: bool) ->
             cells = _cells(row, False)
             table.add_row("—", f"{row.system} [magenta](reported)[/]", *(cells[c] for c in columns))
     return table
+
+
+def _rss(row: BoardRow) -> str:
+    text = fmt.size(row.peak_rss_bytes)
+    if row.rss_added_bytes is not None:
+        text += f" (+{fmt.size(row.rss_added_bytes) if row.rss_added_bytes else '0'})"
+    return text
 
 
 def _measured_note(row: BoardRow) -> str:

@@ -15,7 +15,7 @@ from lmscape.store.db import Store
 CSV_COLUMNS = (
     "task", "dataset", "kind", "rank", "system", "model", "metric", "quality", "low", "high",
     "n", "n_errors", "latency_p50_s", "latency_p95_s", "ttft_p50_s", "tokens_per_s",
-    "items_per_s", "peak_rss_bytes", "model_size_bytes", "cost_usd_per_1k", "cost_basis",
+    "items_per_s", "peak_rss_bytes", "rss_added_bytes", "model_size_bytes", "cost_usd_per_1k", "cost_basis",
     "kwh_per_1k", "gco2e_per_1k", "source", "setting", "run_id", "machine",
 )
 

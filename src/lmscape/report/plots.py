@@ -20,6 +20,14 @@ FRONTIER_COLOUR = "#1e3a8a"
 REPORTED_COLOUR = "#d97706"
 
 
+def _memory_mib(row: BoardRow) -> float | None:
+    """Added RSS (at least 1 MiB, for the log axis), else peak RSS, else the estimate."""
+    if row.rss_added_bytes is not None:
+        return max(1.0, row.rss_added_bytes / 2**20)
+    value = row.peak_rss_bytes or row.memory_estimate_bytes
+    return value / 2**20 if value else None
+
+
 @dataclass(frozen=True)
 class Axis:
     key: str
@@ -34,8 +42,7 @@ AXES = (
          hover="$%{x:.4g}"),
     Axis("latency", "latency p50 per item, s (log)", lambda r: r.latency_p50_s,
          hover="%{x:.3g} s"),
-    Axis("memory", "memory, MiB (log)",
-         lambda r: (r.peak_rss_bytes or r.memory_estimate_bytes or 0) / 2**20 or None,
+    Axis("memory", "memory added by the system, MiB (log)", lambda r: _memory_mib(r),
          hover="%{x:.0f} MiB"),
 )
 
