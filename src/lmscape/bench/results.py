@@ -252,7 +252,7 @@ def reported_rows(task: str, metric: str, measured: list[BoardRow]) -> list[Boar
     its source and setting. A priced model without one (most closed models) gets a row
     with its list-price cost only, so its price can be weighed against measured systems.
     Cost per 1k items for a reported model is list price x the mean prompt and output
-    tokens that measured prompt-based systems used on this task (stated in
+    tokens that measured systems counted on this task (stated in
     ``cost_basis``); without such runs it is left empty.
     """
     benchmark = task_benchmark(task)
@@ -278,7 +278,7 @@ def reported_rows(task: str, metric: str, measured: list[BoardRow]) -> list[Boar
             p = Price(input_per_mtok=price.input_per_mtok, output_per_mtok=price.output_per_mtok)
             cost = 1000 * token_cost_usd(round(tokens[0]), round(tokens[1]), p)
             basis = (f"list price x {tokens[0]:.0f} prompt + {tokens[1]:.0f} output tokens "
-                     f"per item (mean of measured prompt-based systems); price: {price.source}")
+                     f"per item (mean of the measured systems that counted tokens); price: {price.source}")
         memory, memory_basis = _memory_estimate(entry)
         common: dict[str, Any] = {
             "kind": "reported", "system": entry.id, "model": entry.id,
@@ -301,7 +301,7 @@ def reported_rows(task: str, metric: str, measured: list[BoardRow]) -> list[Boar
 
 
 def _typical_tokens(measured: list[BoardRow]) -> tuple[float, float] | None:
-    """Mean (prompt, output) tokens per item over measured rows that used prompts."""
+    """Mean (prompt, output) tokens per item over measured rows that counted tokens."""
     rows = [r for r in measured if r.prompt_tokens_mean]
     if not rows:
         return None

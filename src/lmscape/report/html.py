@@ -56,10 +56,13 @@ def build_context(store: Store, tasks: list[str] | None = None, *,
                   compare: tuple[str, str] | None = None) -> dict[str, Any]:
     from lmscape import __version__
     from lmscape.bench.energy import method_text
+    from lmscape.bench.suite import DEFAULT_TASKS
     from lmscape.config import load_settings
     from lmscape.report.plots import plotly_js, task_plots
 
-    names = list(dict.fromkeys(tasks)) if tasks else tasks_with_runs(store)
+    order = {name: i for i, name in enumerate(DEFAULT_TASKS)}
+    names = list(dict.fromkeys(tasks)) if tasks else sorted(
+        tasks_with_runs(store), key=lambda t: (order.get(t, len(order)), t))
     sections = []
     for i, name in enumerate(names):
         try:

@@ -123,7 +123,10 @@ def pareto_figure(board: Leaderboard, axis: Axis) -> Any:
         legend={"orientation": "h", "yanchor": "bottom", "y": -0.35, "x": 0},
         font={"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12},
     )
-    fig.update_xaxes(title=axis.title, type="log" if axis.log else "linear",
+    title = axis.title
+    if axis.key == "memory" and not any(r.rss_added_bytes is not None for r in board.measured):
+        title = "peak RSS, MiB (log)"
+    fig.update_xaxes(title=title, type="log" if axis.log else "linear",
                      showgrid=True, gridcolor="#eef0f3", exponentformat="power")
     arrow = "higher is better" if board.higher_is_better else "lower is better"
     fig.update_yaxes(title=f"{board.metric} ({arrow})", showgrid=True, gridcolor="#eef0f3")
