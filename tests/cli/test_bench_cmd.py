@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
 
-from lmscape.cli.main import build_app  # noqa: E402
+from lmscape.cli.main import build_app
 
 runner = CliRunner()
 
