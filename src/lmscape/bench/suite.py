@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import gc
 import hashlib
 from collections.abc import Callable
@@ -85,7 +86,8 @@ def load_spec(task: Any, *, split: str | None = None, data_file: str | None = No
     if getattr(task, "train_split", None):
         train_split = task.train_split
 
-        def train() -> list[Any]:
+        @functools.cache
+        def train() -> list[Any]:  # read once, when a method first needs fitting
             return list(task.items(train_split))
 
     return RunSpec(task=task, items=items, dataset=_dataset_id(task, split, data_file),
