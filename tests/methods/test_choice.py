@@ -1,8 +1,9 @@
 """Loglikelihood choice scoring on Gemma 3 270M: shared prefix, train-only shots."""
 
+import numpy as np
 import pytest
 
-from lmscape.methods.choice import FewShotChoice, ZeroShotChoice, draw_shots
+from lmscape.methods.choice import FewShotChoice, ZeroShotChoice, best_threshold, draw_shots
 from lmscape.methods.registry import build_system
 from lmscape.tasks.base import Item
 from lmscape.tasks.registry import get_task
@@ -24,6 +25,13 @@ def test_shots_are_balanced_seeded_and_from_train(task):
         draw_shots(train, ("negative", "positive"), 3, 7)
 
 
+def test_best_threshold_maximises_accuracy_nearest_zero():
+    diffs = np.array([-2.0, -1.0, -0.5, 0.5, 1.0])
+    positive = np.array([False, False, True, True, True])
+    assert best_threshold(diffs, positive) == pytest.approx(-0.75)
+    assert best_threshold(np.array([-1.0, 1.0]), np.array([False, True])) == 0.0
+
+
 def test_few_shot_prefix_is_identical_across_items(task):
     method = FewShotChoice(task, None)
     items = list(task.items("dev", limit=5))
@@ -39,8 +47,15 @@ def test_few_shot_prefix_is_identical_across_items(task):
 
 @pytest.mark.slow
 def test_few_shot_choice_on_gemma(task, gemma):
-    system = build_system("gemma-3-270m/few-shot-choice", task, backend=gemma)
+    system = build_system("gemma-3-270m/few-shot-choice", task, backend=gemma, n_calib=12)
     assert system.name == "gemma-3-270m/few-shot-choice" and system.model_id == "gemma-3-270m"
+    train = list(task.items("train"))
+    system.method.fit(train)  # calibration: 12 train items that are not shots
+    threshold = system.method.threshold
+    assert threshold is not None and system.method.calibration["n"] == 12
+    again = build_system("gemma-3-270m/few-shot-choice", task, backend=gemma, n_calib=12)
+    again.method.fit(train)
+    assert again.method.threshold == threshold  # reused from $LMSCAPE_HOME/calibration
     items = [Item(id="good", text="a moving , beautifully acted masterpiece .", reference="positive"),
              Item(id="bad", text="a dull , tedious and lifeless mess .", reference="negative"),
              *task.items("dev", limit=2)]
@@ -49,7 +64,8 @@ def test_few_shot_choice_on_gemma(task, gemma):
     for p in preds:
         assert p.output in ("negative", "positive")
         lp = p.extra["logprobs"]
-        assert p.output == max(lp, key=lp.get)
+        expected = "positive" if lp["positive"] - lp["negative"] > threshold else "negative"
+        assert p.output == expected and p.extra["threshold"] == threshold
         assert all(v < 0 for v in lp.values())
         assert p.usage.prompt_tokens > 0
     assert [p.output for p in preds[:2]] == ["positive", "negative"]
