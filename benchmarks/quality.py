@@ -50,10 +50,10 @@ def evaluate(task, spec: str, split: str, n: int | None, threads: int | None = N
     backend = load_backend(spec, threads)
     system = build_system(spec, task, backend=backend)
     load_s = time.perf_counter() - start
-    cpu0 = time.process_time()
     if task.train_split:
         system.method.fit(list(task.items(task.train_split)))
     fit_s = time.perf_counter() - start - load_s
+    cpu0 = time.process_time()
     preds = []
     size = system.method.preferred_batch_size
     for i in range(0, len(items), size):
