@@ -63,13 +63,17 @@ DEFAULT_SYSTEMS: dict[str, list[str]] = {
                  "smollm2-135m-instruct/reference-perplexity"],
     "mt-bench": [],
 }
-# Items per task so that the default suite of all three main tasks finishes within
-# 10 minutes on a 2-core CPU (measured: see benchmarks/quality.py and the README).
+# Items per task so that the default suite (sentiment, keywords, dialogue) finishes
+# within 10 minutes on an otherwise idle 2-core CPU. Budget from measured CPU seconds
+# per item (one llama.cpp thread; benchmarks/quality.py): gemma few-shot choice 0.17,
+# keybert-mmr ~0.8, yake 0.007, smollm next-turn (64 tokens) + embed_sim ~1.5 (upper
+# bound), gemma reference perplexity 0.84; plus one-off work cached in $LMSCAPE_HOME:
+# the logreg head (6920 train embeddings) and two 200-item calibrations.
 DEFAULT_LIMITS: dict[str, int] = {
     "sentiment": 200,
-    "keywords": 100,
-    "keywords-semeval2017": 100,
-    "dialogue": 50,
+    "keywords": 50,
+    "keywords-semeval2017": 50,
+    "dialogue": 40,
     "mt-bench": 10,
 }
 
