@@ -13,8 +13,9 @@ def test_percentiles_ignore_missing_values():
     assert measure.percentile(range(1, 101), 95) == pytest.approx(np.percentile(range(1, 101), 95))
 
 
-def test_rss_sampler_sees_a_short_lived_allocation():
-    with measure.RssSampler(interval_s=0.005) as sampler:
+@pytest.mark.parametrize("use_kernel", [True, False], ids=["kernel-hwm", "sampler-thread"])
+def test_rss_sampler_sees_a_short_lived_allocation(use_kernel):
+    with measure.RssSampler(interval_s=0.005, use_kernel=use_kernel) as sampler:
         before = sampler.take_peak()
         block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
         time.sleep(0.05)
