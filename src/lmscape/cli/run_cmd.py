@@ -270,6 +270,7 @@ def embed(
     ] = None,
     text_col: str = typer.Option(None, "--text-col", help="JSONL field holding the text."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Texts per model call."),
+    n_threads: int = typer.Option(None, "--threads", help="CPU threads (local models)."),
 ) -> None:
     """Embed each line (or JSONL field) of FILE; write vectors as .npy or JSONL."""
     import numpy as np
@@ -281,7 +282,7 @@ def embed(
             hint="name the output file .npy or .jsonl",
         )
     texts = read_texts(file, text_col)
-    with _load(model, {}) as backend:
+    with _load(model, _model_options(n_threads, None)) as backend:
         start = time.perf_counter()
         parts = [
             np.asarray(backend.embed(texts[i : i + batch_size]).vectors, dtype=np.float32)
