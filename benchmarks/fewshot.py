@@ -93,6 +93,12 @@ def main() -> None:
             p, elapsed = score(sides[name], block)
             preds[name] += p
             seconds[name] += elapsed
+        done = start + len(block)
+        print(
+            f"  {done:4d}/{len(items)} items: reuse {done / seconds['reuse']:.2f}  "
+            f"no-reuse {done / seconds['no-reuse']:.2f} items/s",
+            flush=True,
+        )
 
     n = len(items)
     rate = {name: n / seconds[name] for name in sides}
