@@ -120,7 +120,7 @@ def method_class(method: str, task: Task) -> type[Method]:
     impl = METHODS[method].get(task.name)
     if impl is None:
         raise NotFoundError(
-            f"method for task {task.name!r}", method, list_methods(task),
+            f"{task.name} method", method, list_methods(task),
             hint=f"{method} works on {', '.join(METHODS[method])}; "
             f"methods for {task.name}: {', '.join(list_methods(task))}",
         )
