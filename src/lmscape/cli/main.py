@@ -24,13 +24,7 @@ def build_app():
     global _registered
     if not _registered:
         for name in COMMAND_MODULES:
-            try:
-                module = importlib.import_module(name)
-            except ModuleNotFoundError as exc:
-                if exc.name == name:  # a command group not built yet
-                    continue
-                raise
-            module.register(app)
+            importlib.import_module(name).register(app)
         _registered = True
     return app
 
