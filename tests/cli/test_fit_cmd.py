@@ -29,6 +29,17 @@ def test_llama_405b_fp16_does_not_fit_one_h100_and_names_what_would(app):
     assert "int8 -> 8x-h100" in out and "q4 -> 4x-h100" in out and "fp16 -> 8x-h200" in out
 
 
+def test_without_gpu_also_answers_for_one_h100(app):
+    result = run(app, "fit", "llama-3.1-405b", "--precision", "fp16")
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.stdout.split())
+    assert "810.00 GB" in out
+    assert "does not fit one NVIDIA H100 80 GB" in out
+    assert "int8 -> 8x-h100" in out
+    small = " ".join(run(app, "fit", "smollm2", "--precision", "q4").stdout.split())
+    assert "fits one NVIDIA H100 80 GB" in small
+
+
 def test_json_numbers_match_hand_computation(app):
     result = run(app, "fit", "llama-3.1-405b", "-p", "fp16", "--gpu", "8x-h100", "--json")
     data = json.loads(result.stdout)

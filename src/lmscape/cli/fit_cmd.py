@@ -35,6 +35,9 @@ def _gb(n: float) -> str:
     return f"{gb:,.3f} GB" if gb < 1 else f"{gb:,.2f} GB"
 
 
+REFERENCE_GPU = "h100-80gb"
+
+
 def fit(
     model_id: str = typer.Argument(..., metavar="ID", help="Model id or alias."),
     precision: str = typer.Option(
@@ -99,6 +102,11 @@ def fit(
     for note in est.notes:
         console.print(f"note: {note}", style="yellow")
     where = f"{target.label} ({_gb(target.total_bytes)})"
+    if gpu is None:
+        # The usual first question beside "this machine": one data-centre GPU.
+        ref = get_target(REFERENCE_GPU)
+        verdict = "[green]fits[/]" if fits(est, ref) else "[red]does not fit[/]"
+        console.print(f"{verdict} one {ref.label} ({_gb(ref.total_bytes)})")
     if ok:
         console.print(f"[green]fits[/] {where}: needs {_gb(est.total_bytes)}")
     else:
