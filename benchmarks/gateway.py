@@ -383,8 +383,8 @@ def main() -> int:
           f"per target, load levels {levels} x {args.seconds:g}s\n")
     print(f"{'target':<15} {'p50 ms':>8} {'p99 ms':>8} {'added p50':>10} {'added p99':>10} "
           f"{'sustained req/s':>16} {'at conc.':>9}")
-    for name in lat:
-        p50, p99 = pct(lat[name], 0.5), pct(lat[name], 0.99)
+    for name, samples in lat.items():
+        p50, p99 = pct(samples, 0.5), pct(samples, 0.99)
         best, rows = load_rows[name]
         at = next((r["concurrency"] for r in rows if r["rps"] == best), "-")
         added50 = "-" if name == "direct" else f"{p50 - base50:+.2f}"

@@ -28,7 +28,7 @@ BIN = Path(sys.executable).parent
 def readme_commands() -> list[str]:
     text = README.read_text()
     commands = []
-    for block in re.findall(r"```console\n(.*?)```", text, flags=re.S):
+    for block in re.findall(r"```console\n(.*?)```", text, flags=re.DOTALL):
         for line in block.splitlines():
             if line.startswith("$ lmscape"):
                 commands.append(line[2:].strip())
@@ -66,7 +66,7 @@ def _run_serve(argv: list[str], env: dict[str, str]) -> None:
 
 def test_readme_lists_the_two_setup_commands_first():
     text = README.read_text()
-    first_block = re.search(r"```(?:console|sh|bash)?\n(.*?)```", text, flags=re.S).group(1)
+    first_block = re.search(r"```(?:console|sh|bash)?\n(.*?)```", text, flags=re.DOTALL).group(1)
     assert "make run" in first_block and "make test" in first_block
 
 
@@ -93,6 +93,6 @@ def test_readme_command_runs(command, readme_workdir):
         return
     stdin = "Hello!\n/exit\n" if command.startswith("lmscape chat") else ""
     proc = subprocess.run(
-        argv, input=stdin, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600
+        argv, check=False, input=stdin, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600
     )
     assert proc.returncode == 0, f"{command}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"

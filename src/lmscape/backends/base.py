@@ -14,7 +14,7 @@ import time
 from abc import ABC
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from lmscape.errors import CapabilityError
 
@@ -207,7 +207,7 @@ class Backend(ABC):
     def close(self) -> None:
         """Release weights / connections. Safe to call twice."""
 
-    def __enter__(self) -> Backend:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

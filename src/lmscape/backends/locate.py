@@ -35,7 +35,7 @@ def _package_dir(module: str) -> Path | None:
     if spec is None:
         return None
     if spec.submodule_search_locations:
-        return Path(list(spec.submodule_search_locations)[0])
+        return Path(next(iter(spec.submodule_search_locations)))
     if spec.origin:
         return Path(spec.origin).parent
     return None

@@ -26,7 +26,7 @@ class UserError(click.ClickException):
 
     exit_code = 2
 
-    def show(self, file=None) -> None:  # noqa: ARG002 - click signature
+    def show(self, file=None) -> None:
         err_console.print(f"[bold red]error:[/] {self.message}", highlight=False, soft_wrap=True)
 
 

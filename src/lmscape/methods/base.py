@@ -41,7 +41,7 @@ class Method(ABC):
         """Everything that changes outputs besides model, task version and item."""
         return dict(self.params)
 
-    def fit(self, train_items: list[Item]) -> None:  # noqa: B027 - optional hook
+    def fit(self, train_items: list[Item]) -> None:
         """Train whatever the method trains (a classifier head); default: nothing."""
 
     @abstractmethod

@@ -75,7 +75,7 @@ def apply(engine: Engine) -> list[str]:
             fn(conn)
             conn.execute(
                 schema.migrations_table.insert().values(
-                    name=name, applied_at=dt.datetime.now(dt.timezone.utc)
+                    name=name, applied_at=dt.datetime.now(dt.UTC)
                 )
             )
             done_now.append(name)
