@@ -42,16 +42,17 @@ def load_backend(spec: str, threads: int | None):
     return lmscape.get_model(model)
 
 
-def evaluate(task, spec: str, split: str, n: int | None, threads: int | None = None) -> dict:
+def evaluate(task, spec: str, items: list, train: list | None,
+             threads: int | None = None) -> dict:
+    """Load, fit on ``train`` (when the task has one) and score ``spec`` on ``items``."""
     from lmscape.methods.registry import build_system
 
-    items = list(task.items(split, limit=n))
     start = time.perf_counter()
     backend = load_backend(spec, threads)
     system = build_system(spec, task, backend=backend)
     load_s = time.perf_counter() - start
-    if task.train_split:
-        system.method.fit(list(task.items(task.train_split)))
+    if train is not None:
+        system.method.fit(train)
     fit_s = time.perf_counter() - start - load_s
     cpu0 = time.process_time()
     preds = []
@@ -86,21 +87,22 @@ def main(argv: list[str] | None = None) -> int:
     from lmscape.tasks.registry import get_task
 
     wanted = set(args.systems.split(",")) if args.systems else None
+    plan = [("sentiment", "sentiment (SST-2 dev)", SENTIMENT, "dev", args.sentiment_n,
+             ["accuracy", "macro_f1"]),
+            ("keywords", "keywords (Inspec test_public)", KEYWORDS, "test_public",
+             args.keywords_n, ["f1@5", "f1@10"])]
     rows = []
-    if args.only in (None, "sentiment"):
-        task = get_task("sentiment")
-        for spec in SENTIMENT:
-            if wanted is None or spec in wanted:
-                r = evaluate(task, spec, "dev", args.sentiment_n, args.threads)
-                rows.append(("sentiment (SST-2 dev)", r, ["accuracy", "macro_f1"]))
-                print_row(*rows[-1])
-    if args.only in (None, "keywords"):
-        task = get_task("keywords")
-        for spec in KEYWORDS:
-            if wanted is None or spec in wanted:
-                r = evaluate(task, spec, "test_public", args.keywords_n, args.threads)
-                rows.append(("keywords (Inspec test_public)", r, ["f1@5", "f1@10"]))
-                print_row(*rows[-1])
+    for name, label, specs, split, n, metric_names in plan:
+        specs = [s for s in specs if wanted is None or s in wanted]
+        if args.only not in (None, name) or not specs:
+            continue
+        task = get_task(name)
+        items = list(task.items(split, limit=n))  # each split read once, for every system
+        train = list(task.items(task.train_split)) if task.train_split else None
+        for spec in specs:
+            r = evaluate(task, spec, items, train, args.threads)
+            rows.append((label, r, metric_names))
+            print_row(*rows[-1])
     print()
     print("| task | system | n | metric | value [95% CI] | wall s/item | CPU s/item |")
     print("|---|---|---:|---|---|---:|---:|")
