@@ -43,18 +43,6 @@ class Request:
     def is_chat(self) -> bool:
         return self.messages is not None
 
-    def cache_key(self) -> dict[str, Any]:
-        """A JSON-able description of everything that determines the output."""
-        return {
-            "prompt": self.prompt,
-            "messages": list(self.messages) if self.messages is not None else None,
-            "max_tokens": self.max_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "stop": list(self.stop),
-            "seed": self.seed,
-        }
-
 
 @dataclass(kw_only=True)
 class Usage:

@@ -63,7 +63,3 @@ def _root(
 ) -> None:
     if debug:
         _debug["on"] = True
-
-
-def debug_enabled() -> bool:
-    return _debug["on"]
