@@ -108,11 +108,6 @@ def run_id_for(system: SystemLike, spec: RunSpec) -> str:
     }, 32)
 
 
-def _is_local(system: SystemLike) -> bool:
-    model = getattr(system.method, "model", None)
-    return model is None or bool(getattr(model, "is_local", True))
-
-
 class Runner:
     """Runs systems on a :class:`RunSpec`, writing every item to the store as it finishes."""
 
@@ -131,6 +126,7 @@ class Runner:
         self.cache = PredictionCache(store)
         self.progress = progress or NullProgress()
         self.remote_concurrency = max(1, remote_concurrency)
+        self._rss_baseline: int | None = None
 
     # -- run rows --------------------------------------------------------------------
     def _open_run(self, run_id: str, system: SystemLike, spec: RunSpec, resume: bool) -> set[str]:
@@ -262,11 +258,11 @@ class Runner:
             extra={
                 "fit_s": fit_s,
                 "model_size_bytes": model_size_bytes(getattr(system.method, "model", None)),
-                "is_local": _is_local(system),
+                "is_local": cost.is_local,
                 "cost_basis": cost.basis,
                 "executor": self.executor.name,
                 "batch_size": int(system.method.preferred_batch_size),
-                "concurrency": 1 if _is_local(system) else self.remote_concurrency,
+                "concurrency": 1 if cost.is_local else self.remote_concurrency,
                 "n_cached_now": outcome.n_cached,
                 "n_computed_now": outcome.n_computed,
             },
@@ -291,7 +287,7 @@ class Runner:
                  items: list[Item], keys: dict[str, str]) -> int:
         size = max(1, int(system.method.preferred_batch_size))
         batches = [items[i:i + size] for i in range(0, len(items), size)]
-        concurrency = 1 if _is_local(system) else self.remote_concurrency
+        concurrency = 1 if cost.is_local else self.remote_concurrency
         errors = 0
         clock = CpuClock()
         with RssSampler() as sampler:
@@ -309,11 +305,11 @@ class Runner:
                  lap_wall: float, lap_cpu: float, rss: int
                  ) -> list[tuple[Item, str, CachedPrediction | None, str | None]]:
         if result.error is not None:
-            if not isinstance(result.error, ContextLengthError) or len(result.items) == 1:
-                if isinstance(result.error, ContextLengthError):
-                    item = result.items[0]
-                    return [(item, keys[item.id], None, result.error.one_line())]
+            if not isinstance(result.error, ContextLengthError):
                 raise result.error
+            if len(result.items) == 1:
+                item = result.items[0]
+                return [(item, keys[item.id], None, result.error.one_line())]
             # One item is too long: retry item by item so only that item fails.
             entries = []
             for item in result.items:
@@ -323,7 +319,7 @@ class Runner:
         n = len(result.items)
         cpu = result.cpu_s if result.cpu_s is not None else lap_cpu
         peak = result.rss_peak_bytes if result.rss_peak_bytes is not None else rss
-        baseline = getattr(self, "_rss_baseline", None)
+        baseline = self._rss_baseline
         added = max(0, peak - baseline) if baseline is not None else None
         assert result.predictions is not None
         return [
