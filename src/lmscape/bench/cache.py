@@ -25,14 +25,14 @@ from lmscape.store.schema import cache as cache_table
 from lmscape.tasks.base import Item
 
 
-def _plain(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON-safe copy: numpy scalars/arrays, tuples, sets and NaN become plain JSON."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [_plain(v) for v in value]
+        return [json_safe(v) for v in value]
     if hasattr(value, "tolist"):  # numpy scalar or array
-        return _plain(value.tolist())
+        return json_safe(value.tolist())
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if value is None or isinstance(value, str | int | float | bool):
@@ -41,7 +41,7 @@ def _plain(value: Any) -> Any:
 
 
 def canonical_json(value: Any) -> str:
-    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(json_safe(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def digest(value: Any, length: int = 64) -> str:
@@ -72,7 +72,7 @@ class CachedPrediction:
 
     def to_json(self) -> dict[str, Any]:
         p = self.prediction
-        return _plain({
+        return json_safe({
             "output": p.output,
             "usage": asdict(p.usage),
             "timings": asdict(p.timings),

@@ -27,7 +27,14 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from lmscape.bench.cache import CachedPrediction, PredictionCache, cache_key, digest, upsert
+from lmscape.bench.cache import (
+    CachedPrediction,
+    PredictionCache,
+    cache_key,
+    digest,
+    json_safe,
+    upsert,
+)
 from lmscape.bench.cost import CostModel
 from lmscape.bench.executor import BatchOutcome, Executor, LocalExecutor, predict_batch
 from lmscape.bench.measure import CpuClock, RssSampler, machine_info, model_size_bytes
@@ -191,7 +198,7 @@ class Runner:
                 p = cp.prediction
                 scores = task.score(item, p.output)
                 row.update(
-                    prediction=cp.to_json()["output"],
+                    prediction=json_safe(p.output),  # what to_json() stores, without the rest
                     scores={k: float(v) for k, v in scores.items()},
                     latency_s=p.timings.total_s if p.timings.total_s > 0 else cp.wall_s,
                     ttft_s=p.timings.ttft_s,
