@@ -10,14 +10,15 @@
 | 400 that says the context is too long  | no      | ContextLengthError              |
 | any other 4xx                          | no      | ProviderError                   |
 
-Messages never contain the API key: :func:`redact` scrubs it (and anything shaped
-like a bearer key) from text taken from the server.
+Messages never contain the API key: :func:`lmscape.backends.secrets.redact` scrubs it
+(and anything shaped like a key or bearer token) from text taken from the server.
 """
 
 from __future__ import annotations
 
 import re
 
+from lmscape.backends import secrets
 from lmscape.backends.retry import RetryDecision, is_retryable_status, parse_retry_after
 from lmscape.errors import (
     AuthenticationError,
@@ -28,8 +29,6 @@ from lmscape.errors import (
     RateLimitError,
     UpstreamError,
 )
-
-_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+[A-Za-z0-9_\-.]{6,})")
 
 # Servers word context overflows differently; each pattern captures (requested, limit).
 _CONTEXT_PATTERNS = (
@@ -49,9 +48,7 @@ _CONTEXT_WORDS = ("context length", "context window", "context size", "too many 
 
 def redact(text: str, secret: str | None) -> str:
     """``text`` with ``secret`` and key-shaped strings replaced by ``***``."""
-    if secret and len(secret) >= 4:
-        text = text.replace(secret, "***")
-    return _KEYLIKE.sub("***", text)
+    return secrets.redact(text, secret, mark="***")
 
 
 def _server_message(exc: Exception) -> str:

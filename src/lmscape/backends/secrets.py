@@ -20,10 +20,11 @@ _known: set[str] = set()
 
 # Shapes of provider keys, redacted even when they were never loaded by this process.
 _PATTERNS = (
-    re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"sk-[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"sk-[A-Za-z0-9_\-]{16,}"),  # OpenAI, Anthropic (sk-ant-...)
+    re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"),
     re.compile(r"AIza[0-9A-Za-z_\-]{20,}"),
     re.compile(r"lms-[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"\bBearer\s+[A-Za-z0-9_\-.]{6,}"),
 )
 REDACTED = "[redacted]"
 
@@ -81,11 +82,13 @@ def _read_file(path: Path, provider: str) -> str:
     return value
 
 
-def redact(text: str) -> str:
-    """``text`` with every known or key-shaped secret replaced by ``[redacted]``."""
-    for secret in sorted(_known, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, REDACTED)
+def redact(text: str, secret: str | None = None, *, mark: str = REDACTED) -> str:
+    """``text`` with ``secret``, every known secret and every key-shaped string
+    (bearer tokens included) replaced by ``mark``."""
+    known = _known | {secret} if secret and len(secret) >= 4 else _known
+    for value in sorted(known, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, mark)
     for pattern in _PATTERNS:
-        text = pattern.sub(REDACTED, text)
+        text = pattern.sub(mark, text)
     return text
