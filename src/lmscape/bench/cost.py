@@ -24,58 +24,24 @@ class Price:
 
 
 def catalog_entry(model_id: str | None) -> Any | None:
-    """The catalog entry for ``model_id``, or None (unknown id or no catalog installed)."""
+    """The catalog entry for ``model_id`` (an id or alias), or None if it is unknown."""
     if not model_id:
         return None
-    try:
-        from lmscape.catalog import load_catalog
-    except ImportError:
-        return None
-    try:
-        catalog = load_catalog()
-    except Exception:  # noqa: BLE001 - a broken user catalog must not stop a benchmark
-        return None
-    getter = getattr(catalog, "get", None)
-    entry = None
-    if callable(getter):
-        try:
-            entry = getter(model_id)
-        except Exception:  # noqa: BLE001 - NotFoundError and friends
-            entry = None
-    if entry is None:
-        for candidate in _entries(catalog):
-            if getattr(candidate, "id", None) == model_id:
-                return candidate
-    return entry
+    from lmscape.catalog import load_catalog
 
-
-def _entries(catalog: Any) -> list[Any]:
-    if isinstance(catalog, dict):
-        return list(catalog.values())
-    for attr in ("entries", "models"):
-        value = getattr(catalog, attr, None)
-        if value is not None:
-            return list(value.values()) if isinstance(value, dict) else list(value)
     try:
-        return list(catalog)
-    except TypeError:
-        return []
+        return load_catalog().get(model_id)
+    except Exception:  # noqa: BLE001 - NotFoundError, or a broken user catalog must not stop a benchmark
+        return None
 
 
 def catalog_price(model_id: str | None) -> Price | None:
     entry = catalog_entry(model_id)
-    price = getattr(entry, "price", None) if entry is not None else None
+    price = entry.price if entry is not None else None
     if price is None:
         return None
-    inp = getattr(price, "input_per_mtok", None)
-    out = getattr(price, "output_per_mtok", None)
-    if inp is None or out is None:
-        return None
-    return Price(
-        input_per_mtok=float(inp),
-        output_per_mtok=float(out),
-        source=str(getattr(price, "source", "") or ""),
-    )
+    return Price(input_per_mtok=price.input_per_mtok, output_per_mtok=price.output_per_mtok,
+                 source=price.source or "")
 
 
 def token_cost_usd(prompt_tokens: int, completion_tokens: int, price: Price) -> float:
