@@ -24,18 +24,11 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
-from lmscape.backends.base import Backend, Request, Result, StreamChunk, Timings, Usage
-from lmscape.backends.retry import (
-    RetryDecision,
-    RetryPolicy,
-    RetryStats,
-    call_with_retries,
-    is_retryable_status,
-    parse_retry_after,
-)
+from lmscape.backends.base import Request, Result, StreamChunk, Timings, Usage
+from lmscape.backends.remote import RemoteBackend
+from lmscape.backends.retry import RetryDecision, is_retryable_status, parse_retry_after
 from lmscape.backends.secrets import provider_key, redact
 from lmscape.errors import (
     AuthenticationError,
@@ -72,13 +65,10 @@ def to_anthropic(request: Request) -> tuple[str | None, list[dict[str, str]]]:
     return ("\n\n".join(system_parts) or None), messages
 
 
-class AnthropicBackend(Backend):
+class AnthropicBackend(RemoteBackend):
     """Claude models. ``AnthropicBackend("claude-3-5-haiku-latest")``."""
 
     name: ClassVar[str] = "anthropic"
-    can_generate: ClassVar[bool] = True
-    can_stream: ClassVar[bool] = True
-    is_local: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -96,23 +86,15 @@ class AnthropicBackend(Backend):
         **_ignored: Any,
     ) -> None:
         anthropic = require("anthropic", extra="anthropic")
-        self.model = model
-        self.model_id = model_id or model
-        self._context_window = context_window
-        self._concurrency = max(1, concurrency)
+        self._setup(model, model_id, max_retries=max_retries, backoff_base=backoff_base,
+                    concurrency=concurrency, context_window=context_window)
         key = provider_key(api_key_env, api_key_file=api_key_file, provider="Anthropic")
         self._sdk = anthropic
-        self.policy = RetryPolicy(max_retries=max_retries, base_delay=backoff_base)
-        self.retry_stats = RetryStats()
         self._client = anthropic.Anthropic(
             api_key=key, base_url=base_url, max_retries=0, timeout=timeout
         )
         create = self._client.messages.create
         self._typed_sampling = "temperature" in inspect.signature(create).parameters
-
-    @property
-    def context_length(self) -> int | None:
-        return self._context_window
 
     # -- calls -------------------------------------------------------------------------
     def _params(self, request: Request) -> dict[str, Any]:
@@ -152,12 +134,6 @@ class AnthropicBackend(Backend):
             finish_reason=_FINISH.get(message.stop_reason or "", "stop"),
             model=self.model_id,
         )
-
-    def _generate(self, requests: list[Request]) -> list[Result]:
-        if len(requests) == 1 or self._concurrency == 1:
-            return [self._one(r) for r in requests]
-        with ThreadPoolExecutor(min(self._concurrency, len(requests))) as pool:
-            return list(pool.map(self._one, requests))
 
     def _stream(self, request: Request) -> Iterator[StreamChunk]:
         start = time.perf_counter()
@@ -199,19 +175,8 @@ class AnthropicBackend(Backend):
         if client is not None:
             client.close()
 
-    def info(self) -> dict[str, Any]:
-        return {**super().info(), "retries": self.retry_stats.retries}
-
     # -- errors ------------------------------------------------------------------------
-    def _call(self, fn):
-        """``fn()`` with counted retries; failures become lmscape errors."""
-        try:
-            return call_with_retries(fn, policy=self.policy, classify=self._classify,
-                                     stats=self.retry_stats)
-        except Exception as exc:  # noqa: BLE001 - translated
-            raise self._translate(exc) from None
-
-    def _classify(self, exc: BaseException) -> RetryDecision | None:
+    def _retry_decision(self, exc: BaseException) -> RetryDecision | None:
         sdk = self._sdk
         if isinstance(exc, sdk.APIConnectionError):  # includes timeouts
             return RetryDecision(reason=type(exc).__name__)

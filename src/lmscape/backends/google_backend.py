@@ -24,18 +24,11 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
-from lmscape.backends.base import Backend, Request, Result, StreamChunk, Timings, Usage
-from lmscape.backends.retry import (
-    RetryDecision,
-    RetryPolicy,
-    RetryStats,
-    call_with_retries,
-    is_retryable_status,
-    parse_retry_after,
-)
+from lmscape.backends.base import Request, Result, StreamChunk, Timings, Usage
+from lmscape.backends.remote import RemoteBackend
+from lmscape.backends.retry import RetryDecision, is_retryable_status, parse_retry_after
 from lmscape.backends.secrets import provider_key, redact
 from lmscape.errors import (
     AuthenticationError,
@@ -101,13 +94,10 @@ def _text(response: Any) -> str:
     return "".join(p.text or "" for p in (candidates[0].content.parts or []) if not p.thought)
 
 
-class GoogleBackend(Backend):
+class GoogleBackend(RemoteBackend):
     """Gemini models. ``GoogleBackend("gemini-2.0-flash")``."""
 
     name: ClassVar[str] = "google"
-    can_generate: ClassVar[bool] = True
-    can_stream: ClassVar[bool] = True
-    is_local: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -128,24 +118,16 @@ class GoogleBackend(Backend):
         from google import genai
         from google.genai import errors, types
 
-        self.model = model
-        self.model_id = model_id or model
         self._types, self._errors = types, errors
-        self._context_window = context_window
-        self._concurrency = max(1, concurrency)
+        self._setup(model, model_id, max_retries=max_retries, backoff_base=backoff_base,
+                    concurrency=concurrency, context_window=context_window)
         key = provider_key(api_key_env, api_key_file=api_key_file, provider="Google")
-        self.policy = RetryPolicy(max_retries=max_retries, base_delay=backoff_base)
-        self.retry_stats = RetryStats()
         http_options = types.HttpOptions(
             base_url=base_url,
             timeout=int(timeout * 1000),
             retry_options=types.HttpRetryOptions(attempts=1),  # lmscape retries, counted
         )
         self._client = genai.Client(api_key=key, http_options=http_options)
-
-    @property
-    def context_length(self) -> int | None:
-        return self._context_window
 
     def _config(self, request: Request, system: str | None):
         params: dict[str, Any] = {
@@ -176,12 +158,6 @@ class GoogleBackend(Backend):
             finish_reason=(_finish(candidates[0].finish_reason) if candidates else None) or "stop",
             model=self.model_id,
         )
-
-    def _generate(self, requests: list[Request]) -> list[Result]:
-        if len(requests) == 1 or self._concurrency == 1:
-            return [self._one(r) for r in requests]
-        with ThreadPoolExecutor(min(self._concurrency, len(requests))) as pool:
-            return list(pool.map(self._one, requests))
 
     def _stream(self, request: Request) -> Iterator[StreamChunk]:
         system, contents = to_gemini(request)
@@ -228,18 +204,7 @@ class GoogleBackend(Backend):
             with contextlib.suppress(Exception):  # closing is best effort
                 client.close()
 
-    def info(self) -> dict[str, Any]:
-        return {**super().info(), "retries": self.retry_stats.retries}
-
-    def _call(self, fn):
-        """``fn()`` with counted retries; failures become lmscape errors."""
-        try:
-            return call_with_retries(fn, policy=self.policy, classify=self._classify,
-                                     stats=self.retry_stats)
-        except Exception as exc:  # noqa: BLE001 - translated
-            raise self._translate(exc) from None
-
-    def _classify(self, exc: BaseException) -> RetryDecision | None:
+    def _retry_decision(self, exc: BaseException) -> RetryDecision | None:
         if isinstance(exc, self._errors.APIError):
             if not is_retryable_status(exc.code):
                 return None
