@@ -14,6 +14,7 @@ from typing import Any
 from lmscape.bench.results import Leaderboard, leaderboard, tasks_with_runs
 from lmscape.errors import DataError, LmscapeError
 from lmscape.report import fmt
+from lmscape.report.export import write_text
 from lmscape.store.db import Store
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -121,8 +122,4 @@ def render_report(store: Store, tasks: list[str] | None = None, *,
 
 def write_report(store: Store, out: str | Path, tasks: list[str] | None = None, *,
                  compare: tuple[str, str] | None = None) -> Path:
-    path = Path(out).expanduser()
-    html = render_report(store, tasks, compare=compare)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html, encoding="utf-8")
-    return path.resolve()
+    return write_text(render_report(store, tasks, compare=compare), out)
