@@ -123,37 +123,36 @@ class AssistantMessage(BaseModel):
     content: str | None
 
 
-class ChatChoice(BaseModel):
+class _Choice(BaseModel):
     index: int
-    message: AssistantMessage
     finish_reason: str | None
     logprobs: None = None
 
 
-class ChatCompletion(BaseModel):
+class _Generated(BaseModel):
     id: str
-    object: Literal["chat.completion"] = "chat.completion"
     created: int
     model: str
-    choices: list[ChatChoice]
     usage: UsageOut | None = None
+
+
+class ChatChoice(_Choice):
+    message: AssistantMessage
+
+
+class ChatCompletion(_Generated):
+    object: Literal["chat.completion"] = "chat.completion"
+    choices: list[ChatChoice]
     system_fingerprint: str | None = None
 
 
-class CompletionChoice(BaseModel):
-    index: int
+class CompletionChoice(_Choice):
     text: str
-    finish_reason: str | None
-    logprobs: None = None
 
 
-class Completion(BaseModel):
-    id: str
+class Completion(_Generated):
     object: Literal["text_completion"] = "text_completion"
-    created: int
-    model: str
     choices: list[CompletionChoice]
-    usage: UsageOut | None = None
 
 
 class EmbeddingItem(BaseModel):
