@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import queue
 import threading
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Literal
 
@@ -96,13 +97,20 @@ class UsageWriter:
                 written += len(items)
 
     def _write(self, items: list[UsageRecord]) -> None:
+        rows = [r.row() for r in items]
+        # one settlement per key per batch, not one UPDATE per row
+        reserved: dict[str, int] = defaultdict(int)
+        actual: dict[str, int] = defaultdict(int)
+        for r in items:
+            if r.key_id is not None:
+                reserved[r.key_id] += r.reserved_nusd
+                actual[r.key_id] += r.cost_nusd
         for attempt in range(5):
             try:
                 with self._store.begin() as conn:
-                    conn.execute(gateway_usage.insert(), [r.row() for r in items])
-                    for r in items:
-                        if r.key_id is not None:
-                            settle(conn, r.key_id, r.reserved_nusd, r.cost_nusd)
+                    conn.execute(gateway_usage.insert(), rows)
+                    for key_id, held in reserved.items():
+                        settle(conn, key_id, held, actual[key_id])
                 return
             except sa.exc.OperationalError as exc:  # e.g. SQLite busy: retry the batch
                 log.warning("usage write failed (attempt %d): %s", attempt + 1, exc.orig)
