@@ -164,19 +164,6 @@ def _catalog():
         return None
 
 
-def _catalog_entries(cat) -> list:
-    if cat is None:
-        return []
-    for attr in ("entries", "models"):
-        entries = getattr(cat, attr, None)
-        if entries is not None:
-            return list(entries.values()) if isinstance(entries, dict) else list(entries)
-    try:
-        return list(cat)
-    except TypeError:
-        return []
-
-
 def _price(entry) -> tuple[float, float]:
     price = getattr(entry, "price", None)
     if price is None:
@@ -233,7 +220,7 @@ def resolve_routes(config: GatewayConfig) -> dict[str, Route]:
     """Every model this gateway serves, by the name clients use."""
     routes: dict[str, Route] = {}
     cat = _catalog() if (config.include_catalog or any(m.catalog for m in config.models)) else None
-    by_id = {e.id: e for e in _catalog_entries(cat)}
+    by_id = {e.id: e for e in cat} if cat is not None else {}  # a Catalog iterates its entries
     if config.include_embedded:
         for base in EMBEDDED:
             entry = by_id.get(base.name)
