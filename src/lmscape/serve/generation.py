@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.responses import Response, StreamingResponse
@@ -34,7 +34,7 @@ class Job:
     body: dict[str, Any]  # the client's JSON (upstream model name is set by the proxy)
     requests: list[Request]  # the same, as lmscape requests
     include_usage: bool = False
-    counted_prompt: list[int] = field(default_factory=lambda: [0])
+    counted_prompt: int = 0  # set by fit_context, for streams' usage
 
 
 def fit_context(backend: Backend, route: Route, req: Request, job: Job) -> Request:
@@ -45,7 +45,7 @@ def fit_context(backend: Backend, route: Route, req: Request, job: Job) -> Reque
     else:
         texts = [req.prompt or ""]
     n_prompt = sum(backend.count_tokens(t) for t in texts if t)
-    job.counted_prompt[0] = n_prompt
+    job.counted_prompt = n_prompt
     if n_ctx is None:
         return req
     if n_prompt >= n_ctx:
@@ -189,7 +189,7 @@ async def _sse_backend(gw: Gateway, ticket: Ticket, job: Job, route: Route, firs
         yield shapes.sse(err.body())
     finally:
         if status != 200 and completion == 0:  # stopped early: charge what was produced
-            prompt, completion = job.counted_prompt[0], n_chunks
+            prompt, completion = job.counted_prompt, n_chunks
         gw.finish(ticket, served_by=route, prompt_tokens=prompt, completion_tokens=completion,
                   status=status, error=error)
         with contextlib.suppress(BaseException):
