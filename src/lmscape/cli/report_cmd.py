@@ -62,12 +62,13 @@ def _comparisons(store, tasks, pair, metric) -> list[dict]:
     from lmscape.bench.results import latest_runs, tasks_with_runs
     from lmscape.errors import NotFoundError
 
-    names = tasks or [t for t in tasks_with_runs(store)
-                      if {pair[0], pair[1]} <= {r.system for r in latest_runs(store, t)}]
+    if tasks:
+        return [compare_systems(store, name, pair[0], pair[1], metric=metric) for name in tasks]
+    systems = {t: {r.system for r in latest_runs(store, t)} for t in tasks_with_runs(store)}
+    names = [t for t, measured_here in systems.items() if set(pair) <= measured_here]
     if not names:
-        measured = sorted({r.system for t in tasks_with_runs(store) for r in latest_runs(store, t)})
-        missing = next(s for s in pair if s not in measured) if any(
-            s not in measured for s in pair) else pair[0]
+        measured = sorted(set().union(*systems.values()))
+        missing = next((s for s in pair if s not in measured), pair[0])
         raise NotFoundError("measured system", missing, measured,
                             hint="both systems need finished runs on the same task; "
                                  "see `lmscape runs`")
