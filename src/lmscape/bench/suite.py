@@ -94,15 +94,17 @@ def load_spec(task: Any, *, split: str | None = None, data_file: str | None = No
                    params=params, train_items=train)
 
 
-def default_plans() -> list[BenchPlan]:
+def default_plans(*, limit: int | None = None, seed: int = 7) -> list[BenchPlan]:
+    """The default suite; ``limit`` items per task (default: ``default_limit(task)``)."""
     from lmscape.methods.registry import default_limit, default_systems
     from lmscape.tasks.registry import get_task
 
     plans = []
     for name in DEFAULT_TASKS:
         task = get_task(name)
+        n = default_limit(name) if limit is None else limit
         plans.append(BenchPlan(task=task, systems=list(default_systems(name)),
-                               spec=load_spec(task, limit=default_limit(name)), explicit=False))
+                               spec=load_spec(task, limit=n, seed=seed), explicit=False))
     return plans
 
 

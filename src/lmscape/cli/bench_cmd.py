@@ -86,12 +86,8 @@ def bench(
                         hint="add --task sentiment (or keywords, dialogue); see `lmscape tasks`")
     chosen = [s.strip() for s in systems.split(",") if s.strip()] if systems else None
     if task is None:
-        plans = default_plans()
-        if limit is not None:
-            from lmscape.bench.suite import load_spec
-
-            for plan in plans:
-                plan.spec = load_spec(plan.task, limit=limit, seed=seed)
+        # --seed only changes the suite's sample together with --limit
+        plans = default_plans() if limit is None else default_plans(limit=limit, seed=seed)
     else:
         plans = [custom_plan(task, chosen, split=split,
                              data_file=str(data) if data else None, text_col=text_col,
