@@ -103,6 +103,21 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int
         yield order[start : start + batch_size]
 
 
+def load_pretrained(path: Path, auto_model: Any, *, device: str, dtype: Any,
+                    trust_remote_code: bool) -> tuple[Any, Any]:
+    """(tokenizer, ``auto_model`` on ``device`` in eval mode) from a local directory."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(
+        path, local_files_only=True, trust_remote_code=trust_remote_code
+    )
+    model = auto_model.from_pretrained(
+        path, dtype=dtype, local_files_only=True, trust_remote_code=trust_remote_code
+    ).to(device)
+    model.eval()
+    return tokenizer, model
+
+
 def pick_device(device: str | None) -> str:
     import torch
 

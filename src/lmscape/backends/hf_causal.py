@@ -33,7 +33,7 @@ from lmscape.backends.base import (
     Timings,
     Usage,
 )
-from lmscape.backends.hf import length_batches
+from lmscape.backends.hf import length_batches, load_pretrained
 from lmscape.errors import ContextLengthError
 
 
@@ -113,16 +113,13 @@ class CausalEngine:
         max_length: int | None,
         trust_remote_code: bool,
     ) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         self.device, self.batch_size = device, batch_size
-        self.tokenizer = AutoTokenizer.from_pretrained(
-            path, local_files_only=True, trust_remote_code=trust_remote_code
+        self.tokenizer, self.model = load_pretrained(
+            path, AutoModelForCausalLM, device=device, dtype=dtype,
+            trust_remote_code=trust_remote_code,
         )
-        self.model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=dtype, local_files_only=True, trust_remote_code=trust_remote_code
-        ).to(device)
-        self.model.eval()
         tok = self.tokenizer
         if tok.pad_token_id is None:
             tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from lmscape.backends.base import ClassifyResult, EmbedResult, Timings, Usage
-from lmscape.backends.hf import length_batches
+from lmscape.backends.hf import length_batches, load_pretrained
 from lmscape.errors import ConfigError
 
 POOLINGS = ("mean", "cls")
@@ -28,6 +28,12 @@ POOLINGS = ("mean", "cls")
 
 def _n_params(module: Any) -> int:
     return int(sum(p.numel() for p in module.parameters()))
+
+
+def _check_pooling(pooling: str) -> None:
+    if pooling not in POOLINGS:
+        raise ConfigError(f"pooling={pooling!r} is not one of {POOLINGS}",
+                          hint="use pooling='mean' or 'cls'")  # fmt: skip
 
 
 class _Tokenized:
@@ -76,9 +82,7 @@ class EncoderEngine:
         trust_remote_code: bool,
         pooling: str = "mean",
     ) -> None:
-        if pooling not in POOLINGS:
-            raise ConfigError(f"pooling={pooling!r} is not one of {POOLINGS}",
-                              hint="use pooling='mean' or 'cls'")  # fmt: skip
+        _check_pooling(pooling)
         self.device, self.batch_size, self.pooling = device, batch_size, pooling
         self.st: Any = None
         if (path / "modules.json").exists():
@@ -97,15 +101,11 @@ class EncoderEngine:
             self.tokenizer = self.st.tokenizer
             self.context_length = self.st.max_seq_length
         else:
-            from transformers import AutoModel, AutoTokenizer
+            from transformers import AutoModel
 
-            self.tokenizer = AutoTokenizer.from_pretrained(
-                path, local_files_only=True, trust_remote_code=trust_remote_code
+            self.tokenizer, self.model = load_pretrained(
+                path, AutoModel, device=device, dtype=dtype, trust_remote_code=trust_remote_code
             )
-            self.model = AutoModel.from_pretrained(
-                path, dtype=dtype, local_files_only=True, trust_remote_code=trust_remote_code
-            ).to(device)
-            self.model.eval()
             self.context_length = _model_max_length(self.tokenizer, self.model.config, max_length)
 
     def n_parameters(self) -> int:
@@ -169,19 +169,14 @@ class ClassifierEngine:
         trust_remote_code: bool,
         pooling: str = "mean",
     ) -> None:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModelForSequenceClassification
 
-        if pooling not in POOLINGS:
-            raise ConfigError(f"pooling={pooling!r} is not one of {POOLINGS}",
-                              hint="use pooling='mean' or 'cls'")  # fmt: skip
+        _check_pooling(pooling)
         self.device, self.batch_size, self.pooling = device, batch_size, pooling
-        self.tokenizer = AutoTokenizer.from_pretrained(
-            path, local_files_only=True, trust_remote_code=trust_remote_code
+        self.tokenizer, self.model = load_pretrained(
+            path, AutoModelForSequenceClassification, device=device, dtype=dtype,
+            trust_remote_code=trust_remote_code,
         )
-        self.model = AutoModelForSequenceClassification.from_pretrained(
-            path, dtype=dtype, local_files_only=True, trust_remote_code=trust_remote_code
-        ).to(device)
-        self.model.eval()
         config = self.model.config
         self.labels = [str(config.id2label[i]) for i in range(config.num_labels)]
         self.multi_label = config.problem_type == "multi_label_classification"
