@@ -158,28 +158,21 @@ def path_size_bytes(path: str | os.PathLike[str]) -> int | None:
     return None
 
 
-_SIZE_KEYS = ("size_bytes", "size_on_disk_bytes", "model_size_bytes", "file_size_bytes")
-_PATH_KEYS = ("path", "model_path", "weights_path", "file")
-
-
 def model_size_bytes(model: Any) -> int | None:
-    """Model size on disk from a backend's ``info()`` (a size field or a weights path)."""
+    """Model size on disk from a backend's ``info()``: its ``size_bytes``, else the size
+    of its weights ``path``."""
     if model is None:
         return None
     try:
         info = model.info()
     except Exception:  # noqa: BLE001 - a backend without info() has no known size
         return None
-    for key in _SIZE_KEYS:
-        value = info.get(key)
-        if isinstance(value, int | float) and value > 0:
-            return int(value)
-    for key in _PATH_KEYS:
-        value = info.get(key)
-        if isinstance(value, str | os.PathLike) and value:
-            size = path_size_bytes(value)
-            if size:
-                return size
+    value = info.get("size_bytes")
+    if isinstance(value, int | float) and value > 0:
+        return int(value)
+    path = info.get("path")
+    if isinstance(path, str | os.PathLike) and path:
+        return path_size_bytes(path) or None
     return None
 
 
