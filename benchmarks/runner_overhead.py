@@ -29,33 +29,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 TARGET = 1.05
 
 
-def build(system: str, task):
-    """The system from the methods registry, or built directly if that is not installed."""
-    try:
-        from lmscape.methods.registry import build_system
-    except ImportError:
-        build_system = None
-    if build_system is not None:
-        return build_system(system, task)
-    from dataclasses import dataclass
-
-    import lmscape
-    from lmscape.methods import choice
-
-    model_id, _, method_name = system.partition("/")
-    method_cls = {"few-shot-choice": choice.FewShotChoice,
-                  "zero-shot-choice": choice.ZeroShotChoice}[method_name]
-
-    @dataclass
-    class System:
-        name: str
-        method: object
-        model_id: str
-
-    return System(name=system, method=method_cls(task, lmscape.get_model(model_id)),
-                  model_id=model_id)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--system", default="smollm2-135m-instruct/few-shot-choice")
@@ -66,12 +39,13 @@ def main() -> int:
 
     from lmscape.bench.runner import Runner
     from lmscape.bench.suite import load_spec
+    from lmscape.methods.registry import build_system
     from lmscape.store import open_store
     from lmscape.tasks.registry import get_task
 
     task = get_task(args.task)
     spec = load_spec(task, limit=args.items)
-    system = build(args.system, task)
+    system = build_system(args.system, task)
     method = system.method
     size = max(1, int(method.preferred_batch_size))
     batches = [spec.items[i:i + size] for i in range(0, len(spec.items), size)]
