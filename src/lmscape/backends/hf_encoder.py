@@ -68,6 +68,22 @@ def _pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tenso
     return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
 
 
+def _pooled_vectors(
+    tok: _Tokenized, dim: int, hidden_of: Any, *, device: str, batch_size: int,
+    pooling: str, normalize: bool,
+) -> np.ndarray:
+    """Pooled ``hidden_of(batch)`` for every text of ``tok``, in the caller's order."""
+    out = np.zeros((len(tok.lengths), dim), dtype=np.float32)
+    with torch.inference_mode():
+        for idx in length_batches(tok.lengths, batch_size):
+            batch = tok.batch(idx, device)
+            pooled = _pool(hidden_of(batch).float(), batch["attention_mask"], pooling)
+            if normalize:
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+            out[idx] = pooled.cpu().numpy()
+    return out
+
+
 class EncoderEngine:
     """Embeddings from a sentence-transformers directory or a plain encoder."""
 
@@ -143,15 +159,11 @@ class EncoderEngine:
 
     def _embed_plain(self, texts: list[str], normalize: bool) -> tuple[np.ndarray, int]:
         tok = _Tokenized(self.tokenizer, texts, self.context_length)
-        out = np.zeros((len(texts), self.dimension()), dtype=np.float32)
-        with torch.inference_mode():
-            for idx in length_batches(tok.lengths, self.batch_size):
-                batch = tok.batch(idx, self.device)
-                hidden = self.model(**batch).last_hidden_state
-                pooled = _pool(hidden.float(), batch["attention_mask"], self.pooling)
-                if normalize:
-                    pooled = torch.nn.functional.normalize(pooled, dim=-1)
-                out[idx] = pooled.cpu().numpy()
+        out = _pooled_vectors(
+            tok, self.dimension(), lambda batch: self.model(**batch).last_hidden_state,
+            device=self.device, batch_size=self.batch_size, pooling=self.pooling,
+            normalize=normalize,
+        )
         return out, sum(tok.lengths)
 
 
@@ -218,16 +230,12 @@ class ClassifierEngine:
         start = time.perf_counter()
         dim = int(self.model.config.hidden_size if hasattr(self.model.config, "hidden_size")
                   else self.model.config.dim)  # fmt: skip
-        out = np.zeros((len(texts), dim), dtype=np.float32)
         tok = _Tokenized(self.tokenizer, texts, self.context_length)
-        with torch.inference_mode():
-            for idx in length_batches(tok.lengths, self.batch_size):
-                batch = tok.batch(idx, self.device)
-                hidden = self.model(**batch, output_hidden_states=True).hidden_states[-1]
-                pooled = _pool(hidden.float(), batch["attention_mask"], self.pooling)
-                if normalize:
-                    pooled = torch.nn.functional.normalize(pooled, dim=-1)
-                out[idx] = pooled.cpu().numpy()
+        out = _pooled_vectors(
+            tok, dim, lambda batch: self.model(**batch, output_hidden_states=True).hidden_states[-1],
+            device=self.device, batch_size=self.batch_size, pooling=self.pooling,
+            normalize=normalize,
+        )
         return EmbedResult(
             vectors=out,
             usage=Usage(prompt_tokens=sum(tok.lengths)),
