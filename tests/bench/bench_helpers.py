@@ -111,3 +111,17 @@ class System:
 
 def vader_system(task: Task, **params) -> System:
     return System(name="vader", method=Vader(task, **params))
+
+
+def measure_two_vaders(store: Any) -> None:
+    """Store runs of "vader" and "vader-strict" on 60 real SST-2 dev items (``sentiment``)."""
+    from lmscape.bench.runner import Runner
+    from lmscape.bench.suite import load_spec
+    from lmscape.tasks.registry import get_task
+
+    task = get_task("sentiment")
+    spec = load_spec(task, limit=60)
+    for name, threshold in (("vader", 0.0), ("vader-strict", 0.5)):
+        method = Vader(task, threshold=threshold)
+        method.threshold = threshold
+        Runner(store).run(System(name=name, method=method), spec)

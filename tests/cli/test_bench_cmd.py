@@ -25,20 +25,12 @@ def invoke(*args: str):
 @pytest.fixture
 def measured(lmscape_home):
     """Two VADER systems measured on 60 SST-2 dev items, in the default store."""
-    from bench_helpers import System, Vader
+    from bench_helpers import measure_two_vaders
 
-    from lmscape.bench.runner import Runner
-    from lmscape.bench.suite import load_spec
     from lmscape.store import open_store
-    from lmscape.tasks.registry import get_task
 
-    task = get_task("sentiment")
     store = open_store()
-    spec = load_spec(task, limit=60)
-    for name, threshold in (("vader", 0.0), ("vader-strict", 0.5)):
-        method = Vader(task, threshold=threshold)
-        method.threshold = threshold
-        Runner(store).run(System(name=name, method=method), spec)
+    measure_two_vaders(store)
     store.close()
 
 

@@ -14,20 +14,12 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
 
 @pytest.fixture
 def report_store(tmp_path):
-    from bench_helpers import System, Vader
+    from bench_helpers import measure_two_vaders
 
-    from lmscape.bench.runner import Runner
-    from lmscape.bench.suite import load_spec
     from lmscape.store import open_store
-    from lmscape.tasks.registry import get_task
 
-    task = get_task("sentiment")
     store = open_store(f"sqlite:///{tmp_path / 'report.db'}")
-    spec = load_spec(task, limit=60)
-    for name, threshold in (("vader", 0.0), ("vader-strict", 0.5)):
-        method = Vader(task, threshold=threshold)
-        method.threshold = threshold
-        Runner(store).run(System(name=name, method=method), spec)
+    measure_two_vaders(store)
     yield store
     store.close()
 
