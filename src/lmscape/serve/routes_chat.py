@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from lmscape.backends.base import Request as GenRequest
 from lmscape.serve import accounting, generation
+from lmscape.serve.errors import GatewayError
 from lmscape.serve.gateway import Gateway
 from lmscape.serve.generation import Job
 from lmscape.serve.schemas import (
@@ -74,8 +75,6 @@ async def completions(req: CompletionRequest, request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     prompts = req.prompts()
     if req.stream and len(prompts) > 1:
-        from lmscape.serve.errors import GatewayError
-
         raise GatewayError(400, "streaming supports one prompt per request", param="prompt",
                            code="invalid_value")
     limit = req.limit()

@@ -18,6 +18,7 @@ from typing import Literal
 
 import sqlalchemy as sa
 
+from lmscape.errors import ConfigError
 from lmscape.serve.accounting import settle
 from lmscape.serve.tables import gateway_keys, gateway_usage, nano_to_usd
 from lmscape.store import Store
@@ -145,8 +146,6 @@ def summarize(store: Store, by: Group = "model") -> list[dict]:
         label = sa.func.substr(sa.cast(u.created_at, sa.String), 1, 10)
         source = gateway_usage
     else:
-        from lmscape.errors import ConfigError
-
         raise ConfigError(f"cannot group usage by {by!r}", hint="use --by key, model or day")
     query = (
         sa.select(
