@@ -19,7 +19,7 @@ from typing import Any
 
 from lmscape.backends.base import Backend, LoglikelihoodRequest, Request
 from lmscape.errors import ConfigError
-from lmscape.methods._util import need_model
+from lmscape.methods._util import need_model, sum_usage
 from lmscape.methods.base import Method, Prediction
 from lmscape.methods.judge import JUDGE_MAX_TOKENS, Job, Judge
 from lmscape.tasks.base import Item
@@ -87,7 +87,8 @@ class NextTurn(Method):
         two_turn = [i for i, it in enumerate(items) if len(it.meta["turns"]) > 1]
         second = self._ask([[items[i].meta["turns"][0], a1[i], items[i].meta["turns"][1]]
                             for i in two_turn])
-        a2: dict[int, str] = {i: r.text.strip() for i, r in zip(two_turn, second, strict=True)}
+        second_by_item = dict(zip(two_turn, second, strict=True))
+        a2: dict[int, str] = {i: r.text.strip() for i, r in second_by_item.items()}
         jobs: list[Job] = []
         where: list[tuple[int, int]] = []
         for i, it in enumerate(items):
@@ -106,22 +107,15 @@ class NextTurn(Method):
         for (i, t), v in zip(where, verdicts, strict=True):
             scores[i][t] = v.rating
             texts[i][t] = v.text
-        second_by_item = dict(zip(two_turn, second, strict=True))
         preds = []
         for i, _ in enumerate(items):
             answers = [a1[i]] + ([a2[i]] if i in a2 else [])
-            usage = first[i].usage
-            total = first[i].timings.total_s
-            if i in second_by_item:
-                r2 = second_by_item[i]
-                usage.prompt_tokens += r2.usage.prompt_tokens
-                usage.completion_tokens += r2.usage.completion_tokens
-                total += r2.timings.total_s
-            timings = first[i].timings
-            timings.total_s = total
+            calls = [first[i]] + ([second_by_item[i]] if i in second_by_item else [])
+            timings = first[i].timings  # TTFT and speed of the first answer, total of both
+            timings.total_s = sum(r.timings.total_s for r in calls)
             preds.append(Prediction(
                 output={"answers": answers, "judge_scores": scores[i]},
-                usage=usage, timings=timings,
+                usage=sum_usage(r.usage for r in calls), timings=timings,
                 extra={"judge": {"model": self.judge.model_id, "texts": texts[i]}},  # type: ignore[union-attr]
             ))
         return preds
