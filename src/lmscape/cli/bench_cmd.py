@@ -133,12 +133,8 @@ def tasks_cmd() -> None:
     """List tasks, their data and the methods that can run them."""
     from rich.table import Table
 
+    from lmscape.methods.registry import default_systems, list_methods
     from lmscape.tasks.registry import get_task, list_tasks
-
-    try:
-        from lmscape.methods.registry import default_systems, list_methods
-    except ImportError:  # methods not installed in this build
-        list_methods = default_systems = None  # type: ignore[assignment]
 
     table = Table(title="tasks", title_justify="left")
     for header in ("task", "version", "dataset", "splits", "metric", "methods", "default systems"):
@@ -146,16 +142,10 @@ def tasks_cmd() -> None:
     for name in list_tasks():
         t = get_task(name)
         definition = getattr(t, "definition", None)
-        methods = ", ".join(_method_names(list_methods(t))) if list_methods else "—"
-        defaults = ", ".join(default_systems(name)) if default_systems else "—"
         table.add_row(name, t.version, getattr(definition, "dataset", "—"),
-                      ", ".join(getattr(t, "splits", ()) or ()), t.primary_metric, methods,
-                      defaults)
+                      ", ".join(getattr(t, "splits", ()) or ()), t.primary_metric,
+                      ", ".join(list_methods(t)), ", ".join(default_systems(name)))
     console.print(table)
-
-
-def _method_names(methods) -> list[str]:
-    return [m if isinstance(m, str) else getattr(m, "name", str(m)) for m in methods]
 
 
 def register(app: typer.Typer) -> None:
