@@ -36,6 +36,13 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
+def resampled_means(arr: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+    """Means of ``n_resamples`` bootstrap resamples of ``arr`` (all indices drawn at once)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, arr.size, size=(n_resamples, arr.size))
+    return arr[idx].mean(axis=1)
+
+
 def mean_ci(
     values: list[float] | np.ndarray,
     *,
@@ -50,8 +57,6 @@ def mean_ci(
     n = arr.size
     if n == 0:
         return (float("nan"), float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_resamples, n))
-    means = arr[idx].mean(axis=1)
+    means = resampled_means(arr, n_resamples, seed)
     low, high = np.quantile(means, [(1 - CONFIDENCE) / 2, 1 - (1 - CONFIDENCE) / 2])
     return float(arr.mean()), float(low), float(high)

@@ -27,7 +27,7 @@ from math import comb
 
 import numpy as np
 
-from lmscape.metrics.bootstrap import CONFIDENCE, N_RESAMPLES, SEED
+from lmscape.metrics.bootstrap import CONFIDENCE, N_RESAMPLES, SEED, resampled_means
 
 TESTS = ("auto", "mcnemar-exact", "paired-permutation", "paired-bootstrap")
 N_PERMUTATIONS = 10_000
@@ -60,12 +60,6 @@ def permutation_p(diffs: np.ndarray, *, n_permutations: int = N_PERMUTATIONS,
     return (hits + 1) / (n_permutations + 1)
 
 
-def _bootstrap_diffs(diffs: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, diffs.size, size=(n_resamples, diffs.size))
-    return diffs[idx].mean(axis=1)
-
-
 def compare(
     scores_a: Sequence[float],
     scores_b: Sequence[float],
@@ -86,7 +80,7 @@ def compare(
     if np.isnan(a).any() or np.isnan(b).any():
         raise ValueError("scores contain NaN; drop those items from both systems first")
     diffs = a - b
-    boot = _bootstrap_diffs(diffs, n_resamples, seed)
+    boot = resampled_means(diffs, n_resamples, seed)
     alpha = (1 - CONFIDENCE) / 2
     low, high = np.quantile(boot, [alpha, 1 - alpha])
 
