@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from lmscape.bench.compare import compare_systems
 from lmscape.bench.results import Leaderboard, leaderboard, tasks_with_runs
 from lmscape.errors import DataError, LmscapeError
 from lmscape.report import fmt
@@ -22,10 +23,8 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 def _keyphrase_protocol() -> str | None:
     """The matching protocol, taken from the metric's own docstring."""
-    try:
-        from lmscape.metrics import keyphrase
-    except ImportError:
-        return None
+    from lmscape.metrics import keyphrase
+
     doc = keyphrase.__doc__ or ""
     _, _, protocol = doc.partition("Protocol")
     return protocol.strip() or doc.strip() or None
@@ -44,12 +43,10 @@ def _comparison(store: Store, board: Leaderboard) -> dict[str, Any] | None:
     ranked = [r for r in board.measured if r.quality is not None]
     if len(ranked) < 2:
         return None
-    from lmscape.bench.compare import compare_systems
-
     try:
         return compare_systems(store, board.task, ranked[0].system, ranked[1].system,
                                dataset=board.dataset)
-    except (LmscapeError, ImportError):
+    except LmscapeError:
         return None
 
 
@@ -75,8 +72,6 @@ def build_context(store: Store, tasks: list[str] | None = None, *,
             "comparison": _comparison(store, board),
         }
         if compare is not None:
-            from lmscape.bench.compare import compare_systems
-
             try:
                 section["requested_comparison"] = compare_systems(store, name, *compare)
             except LmscapeError:
