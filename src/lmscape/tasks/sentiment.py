@@ -7,6 +7,7 @@ values are the labels (any case) or an alias from the definition (0/1, neg/pos).
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from lmscape.metrics.classification import classification_metrics
@@ -28,12 +29,14 @@ class SentimentTask(DefinedTask):
 
     def normalize_label(self, value: Any) -> str | None:
         """The canonical label for ``value`` (case-insensitive, aliases), else None."""
-        key = str(value).strip().lower()
-        for label in self.labels or ():
-            if key == label.lower():
-                return label
-        aliases = {k.lower(): v for k, v in self.definition.label_aliases.items()}
-        return aliases.get(key)
+        return self._label_keys.get(str(value).strip().lower())
+
+    @cached_property
+    def _label_keys(self) -> dict[str, str]:
+        """Lower-cased label or alias -> label (a label wins over an alias); built once."""
+        keys = {k.lower(): v for k, v in self.definition.label_aliases.items()}
+        keys.update({label.lower(): label for label in self.labels or ()})
+        return keys
 
     def make_item(self, record: Record, id_col: str, text_col: str, ref_col: str,
                   *, user: bool) -> Item:
