@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,6 +195,15 @@ def latest_runs(store: Store, task: str, dataset: str | None = None) -> list[Run
     return list(latest.values())
 
 
+def distinct_machines(machines: Iterable[dict[str, Any] | None]) -> list[dict[str, Any]]:
+    """The machine descriptions without repeats or blanks, in first-seen order."""
+    out: list[dict[str, Any]] = []
+    for machine in machines:
+        if machine and machine not in out:
+            out.append(machine)
+    return out
+
+
 def tasks_with_runs(store: Store) -> list[str]:
     with store.connect() as conn:
         rows = conn.execute(sa.select(runs_table.c.task).where(runs_table.c.status == "done")
@@ -213,10 +223,7 @@ def leaderboard(store: Store, task: str, dataset: str | None = None, *,
     measured = sorted((_measured_row(r) for r in runs), key=lambda r: _sort_key(r, higher))
     energy_method = next((r.summary["energy"]["method"] for r in runs
                           if (r.summary or {}).get("energy")), None)
-    machines: list[dict[str, Any]] = []
-    for r in runs:
-        if r.machine and r.machine not in machines:
-            machines.append(r.machine)
+    machines = distinct_machines(r.machine for r in runs)
     reported = reported_rows(task, metric, measured) if with_reported else []
     return Leaderboard(task=task, dataset=runs[0].dataset, metric=metric,
                        higher_is_better=higher, measured=measured,

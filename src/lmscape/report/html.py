@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from lmscape.bench.compare import compare_systems
-from lmscape.bench.results import Leaderboard, leaderboard, tasks_with_runs
+from lmscape.bench.results import (
+    Leaderboard,
+    distinct_machines,
+    leaderboard,
+    tasks_with_runs,
+)
 from lmscape.errors import DataError, LmscapeError
 from lmscape.report import fmt
 from lmscape.report.export import write_text
@@ -82,18 +87,13 @@ def build_context(store: Store, tasks: list[str] | None = None, *,
                         + (f" for {', '.join(names)}" if names else ""),
                         hint="run `lmscape bench` first (or drop --task)")
     settings = load_settings()
-    machines: list[dict[str, Any]] = []
-    for s in sections:
-        for m in s["board"].machines:
-            if m not in machines:
-                machines.append(m)
     keyphrase = _keyphrase_protocol()
     return {
         "title": "lmscape report",
         "version": __version__,
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "sections": sections,
-        "machines": machines,
+        "machines": distinct_machines(m for s in sections for m in s["board"].machines),
         "energy_method": next((s["board"].energy_method for s in sections
                                if s["board"].energy_method), None) or method_text(settings),
         "usd_per_hour": settings.hardware_usd_per_hour,
