@@ -47,13 +47,12 @@ def summarise_run(store: Store, run_id: str, task: Task, items_by_id: dict[str, 
     scores = [row["scores"] or {} for row in ok]
     metrics = task.aggregate(items, outputs, scores) if ok else {}
 
-    efforts = [CachedPrediction.from_json(row["effort"]) if row["effort"] else None
-               for row in ok]
-    wall = sum(e.wall_s for e in efforts if e is not None)
-    cpu_known = [e.cpu_s for e in efforts if e is not None and e.cpu_s is not None]
+    efforts = [CachedPrediction.from_json(row["effort"]) for row in ok if row["effort"]]
+    wall = sum(e.wall_s for e in efforts)
+    cpu_known = [e.cpu_s for e in efforts if e.cpu_s is not None]
     cpu = sum(cpu_known)
-    rss = [e.rss_peak_bytes for e in efforts if e is not None and e.rss_peak_bytes]
-    added = [e.rss_added_bytes for e in efforts if e is not None and e.rss_added_bytes is not None]
+    rss = [e.rss_peak_bytes for e in efforts if e.rss_peak_bytes]
+    added = [e.rss_added_bytes for e in efforts if e.rss_added_bytes is not None]
     n = len(ok)
     costs = [row["cost_usd"] for row in ok if row["cost_usd"] is not None]
     summary: dict[str, Any] = {
