@@ -42,7 +42,7 @@ AXES = (
          hover="$%{x:.4g}"),
     Axis("latency", "latency p50 per item, s (log)", lambda r: r.latency_p50_s,
          hover="%{x:.3g} s"),
-    Axis("memory", "memory added by the system, MiB (log)", lambda r: _memory_mib(r),
+    Axis("memory", "memory added by the system, MiB (log)", _memory_mib,
          hover="%{x:.0f} MiB"),
 )
 
