@@ -61,9 +61,6 @@ class PrefixScorer:
         self.reuse = reuse
         self._n_vocab = llm.n_vocab()
 
-    def cached_tokens(self) -> list[int]:
-        return self._llm.input_ids[: self._llm.n_tokens].tolist()
-
     def score(self, context: Sequence[int], continuation: Sequence[int]) -> Score:
         """Sum of log-probabilities of ``continuation`` after ``context``.
 
