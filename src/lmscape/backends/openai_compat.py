@@ -62,7 +62,7 @@ from lmscape.backends.base import (
     Timings,
     Usage,
 )
-from lmscape.backends.openai_errors import classify_for_retry, map_error, redact
+from lmscape.backends.openai_errors import classify_for_retry, map_error
 from lmscape.backends.retry import RetryPolicy, RetryStats, call_with_retries
 from lmscape.errors import (
     AuthenticationError,
@@ -519,4 +519,4 @@ def _finish(reason: str | None) -> str:
     return "length" if reason == "length" else "stop"
 
 
-__all__ = ["OpenAIBackend", "is_loopback", "redact"]
+__all__ = ["OpenAIBackend", "is_loopback"]
