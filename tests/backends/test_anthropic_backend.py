@@ -4,9 +4,10 @@ protocol (JSON and SSE), driven through the official ``anthropic`` SDK."""
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from wire_helpers import WireHandler, serve_wire
 
 from lmscape.backends.anthropic_backend import AnthropicBackend, to_anthropic
 from lmscape.backends.base import Request
@@ -15,7 +16,19 @@ from lmscape.errors import AuthenticationError, RateLimitError, UpstreamError
 SECRET = "sk-ant-test-0123456789abcdefSECRET"
 
 
-class _Handler(WireHandler):
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def _json(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def do_POST(self):
         server = self.server
@@ -75,7 +88,13 @@ class _Handler(WireHandler):
 
 @pytest.fixture(scope="module")
 def wire():
-    yield from serve_wire(_Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.seen, server.flaky_left = [], 0
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture

@@ -4,9 +4,10 @@ wire protocol (JSON and SSE), driven through the official ``google-genai`` SDK."
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from wire_helpers import WireHandler, serve_wire
 
 from lmscape.backends.base import Request
 from lmscape.backends.google_backend import GoogleBackend, to_gemini
@@ -21,7 +22,19 @@ def _words(body: dict) -> tuple[list[str], int]:
     return f"echo {last}".split()[:limit], limit
 
 
-class _Handler(WireHandler):
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _json(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _error(self, code: int, status: str, message: str) -> None:
         self._json(code, {"error": {"code": code, "message": message, "status": status}})
@@ -69,7 +82,12 @@ class _Handler(WireHandler):
 
 @pytest.fixture(scope="module")
 def wire():
-    yield from serve_wire(_Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.seen, server.flaky_left = [], 0
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture
