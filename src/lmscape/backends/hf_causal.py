@@ -33,7 +33,7 @@ from lmscape.backends.base import (
     Timings,
     Usage,
 )
-from lmscape.backends.hf import length_batches, load_pretrained
+from lmscape.backends.hf_common import length_batches, load_pretrained
 from lmscape.errors import ContextLengthError
 
 

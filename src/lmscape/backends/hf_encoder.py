@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from lmscape.backends.base import ClassifyResult, EmbedResult, Timings, Usage
-from lmscape.backends.hf import length_batches, load_pretrained
+from lmscape.backends.hf_common import length_batches, load_pretrained
 from lmscape.errors import ConfigError
 
 POOLINGS = ("mean", "cls")

@@ -28,7 +28,6 @@ class Prediction:
 
 class Method(ABC):
     name: ClassVar[str]
-    tasks: ClassVar[tuple[str, ...]]  # task names this method supports
     needs_model: ClassVar[bool] = True
     preferred_batch_size: ClassVar[int] = 16
 

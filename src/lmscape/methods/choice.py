@@ -66,7 +66,6 @@ class ZeroShotChoice(Method):
     """Score each label's verbalizer after a zero-shot prompt."""
 
     name = "zero-shot-choice"
-    tasks = ("sentiment",)
     default_k = 0
     preferred_batch_size = 32
 

@@ -30,7 +30,6 @@ class NextTurn(Method):
     """Generate the next turn; optionally grade it with a judge model."""
 
     name = "next-turn"
-    tasks = ("dialogue", "mt-bench")
     preferred_batch_size = 8
 
     def __init__(self, task, model=None, **params: Any) -> None:
@@ -125,7 +124,6 @@ class ReferencePerplexity(Method):
     """Log-probability of the human reference reply given the transcript."""
 
     name = "reference-perplexity"
-    tasks = ("dialogue",)
     preferred_batch_size = 16
 
     def predict(self, items: list[Item]) -> list[Prediction]:

@@ -36,7 +36,6 @@ class LogRegHead(Method):
     """Logistic regression on frozen sentence embeddings."""
 
     name = "logreg-head"
-    tasks = ("sentiment",)
     preferred_batch_size = 128
 
     def __init__(self, task, model=None, **params: Any) -> None:

@@ -64,7 +64,6 @@ class KeyBertMMR(Method):
     """Noun-phrase candidates ranked by embedding similarity, position, frequency; MMR."""
 
     name = "keybert-mmr"
-    tasks = ("keywords", "keywords-semeval2017")
     preferred_batch_size = 16
 
     def __init__(self, task, model=None, **params: Any) -> None:

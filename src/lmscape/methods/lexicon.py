@@ -19,7 +19,6 @@ class Vader(Method):
     """VADER compound polarity with a threshold (default 0.0)."""
 
     name = "vader"
-    tasks = ("sentiment",)
     needs_model = False
     preferred_batch_size = 256
 

@@ -58,7 +58,6 @@ class PromptedClassify(_Prompted):
     """Ask for the label; parse it from whatever the model writes."""
 
     name = "prompted"
-    tasks = ("sentiment",)
 
     def parse(self, text: str) -> tuple[Any, bool]:
         label = parse_label(text, tuple(self.task.labels),
@@ -70,7 +69,6 @@ class PromptedKeywords(_Prompted):
     """Ask for a ranked list of keyphrases; parse lists in any common format."""
 
     name = "prompted"
-    tasks = ("keywords", "keywords-semeval2017")
 
     @property
     def top_n(self) -> int:

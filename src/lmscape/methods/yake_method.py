@@ -19,7 +19,6 @@ class Yake(Method):
     """YAKE! keyphrases."""
 
     name = "yake"
-    tasks = ("keywords", "keywords-semeval2017")
     needs_model = False
     preferred_batch_size = 64
 
