@@ -77,12 +77,12 @@ def test_local_cost_uses_the_hardware_price(monkeypatch):
 
 
 def test_remote_cost_uses_catalog_list_prices():
-    price = cost.catalog_price("gpt-4o")
+    price = cost.list_price("gpt-4o")
     assert price is not None and price.input_per_mtok > 0
     model = cost.CostModel(is_local=False, price=price, usd_per_hour=0.1)
     got = model.item_cost(wall_s=100.0, prompt_tokens=1000, completion_tokens=100)
     assert got == pytest.approx((1000 * price.input_per_mtok + 100 * price.output_per_mtok) / 1e6)
-    assert cost.catalog_price("no-such-model") is None
+    assert cost.list_price("no-such-model") is None
     unpriced = cost.CostModel(is_local=False, price=None, usd_per_hour=0.1)
     assert unpriced.item_cost(wall_s=1, prompt_tokens=1, completion_tokens=1) is None
     assert "no list price" in unpriced.basis

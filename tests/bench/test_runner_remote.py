@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from lmscape.bench.cost import catalog_price
+from lmscape.bench.cost import list_price
 from lmscape.bench.runner import Runner
 from lmscape.bench.suite import load_spec
 from lmscape.store import open_store
@@ -87,7 +87,7 @@ def test_remote_system_runs_batches_concurrently_and_is_priced_by_tokens(endpoin
     # one request at a time per batch (backend concurrency=1): overlap comes from the runner
     assert 2 <= endpoint.max_in_flight <= 4
     assert out.summary["concurrency"] == 4 and out.summary["is_local"] is False
-    price = catalog_price("gpt-4o")
+    price = list_price("gpt-4o")
     expected = 1000 * (50 * price.input_per_mtok + 1 * price.output_per_mtok) / 1e6
     assert out.summary["cost_usd_per_1k"] == pytest.approx(expected)
     assert "list price" in out.summary["cost_basis"]

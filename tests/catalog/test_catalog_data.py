@@ -12,6 +12,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from lmscape.backends.locate import is_available, locate
+from lmscape.backends.resolve import resolve, runs_offline
 from lmscape.catalog import Catalog, ModelEntry, Score, load_catalog
 from lmscape.catalog.loader import builtin_path, parse_file
 from lmscape.errors import NotFoundError
@@ -90,7 +91,7 @@ def test_sized_models_publish_params_and_context(cat):
             assert entry.arch is not None, entry.id
         elif entry.id != "palm-2":
             assert entry.price is not None and entry.price.source.startswith("http"), entry.id
-            assert entry.run is not None and not entry.run.is_local
+            assert entry.run is not None and not resolve(entry.id).is_local
 
 
 @pytest.mark.parametrize(
@@ -139,23 +140,23 @@ def test_embedded_run_specs_and_offline_flag(cat):
     for model_id, (backend, locator) in EMBEDDED.items():
         entry = cat.get(model_id)
         assert (entry.run.backend, entry.run.model) == (backend, locator)
-        assert entry.runs_offline == is_available(locator)
-        assert entry.runs_offline, f"{locator} should be installed in the dev environment"
+        assert runs_offline(entry) == is_available(locator)
+        assert runs_offline(entry), f"{locator} should be installed in the dev environment"
     assert cat.get("smollm2").run.options == {"n_ctx": 2048}
-    assert not cat.get("gpt-4o").runs_offline
-    assert not cat.get("gpt-neo-125m").runs_offline  # not in the offline HF cache
+    assert not runs_offline(cat.get("gpt-4o"))
+    assert not runs_offline(cat.get("gpt-neo-125m"))  # not in the offline HF cache
 
 
 def test_aliases_and_remote_names(cat):
     assert cat.get("llama-3-405b").id == "llama-3.1-405b"
     assert cat.get("SmolLM2").id == "smollm2-135m-instruct"
     assert cat.get("minilm").id == "all-minilm-l6-v2"
-    assert cat.find_by_remote_name("gpt-4o-2024-08-06").id == "gpt-4o"
-    assert cat.find_by_remote_name("claude-2.1").id == "claude-2"
-    assert cat.find_by_remote_name("claude-3-5-sonnet-20240620").id == "claude-3.5-sonnet"
-    assert cat.find_by_remote_name("gemini-1.5-pro-002").id == "gemini-1.5-pro"
-    assert cat.find_by_remote_name("smollm2") is None  # local model: no remote name
-    assert cat.find_by_remote_name("gpt-7") is None
+    assert cat.find_by_recipe("openai", "gpt-4o-2024-08-06").id == "gpt-4o"
+    assert cat.find_by_recipe("anthropic", "claude-2.1").id == "claude-2"
+    assert cat.find_by_recipe("anthropic", "claude-3-5-sonnet-20240620").id == "claude-3.5-sonnet"
+    assert cat.find_by_recipe("google", "gemini-1.5-pro-002").id == "gemini-1.5-pro"
+    assert cat.find_by_recipe("openai", "smollm2") is None  # runs on llamacpp, not openai
+    assert cat.find_by_recipe("openai", "gpt-7") is None
 
 
 def test_unknown_id_suggests_close_ones(cat):
@@ -207,7 +208,8 @@ def test_arch_facts_match_the_shipped_weights(cat):
 def test_loading_the_catalog_imports_no_heavy_library():
     code = (
         "import sys; from lmscape.catalog import load_catalog; "
-        "cat = load_catalog(); [e.runs_offline for e in cat]; "
+        "from lmscape.backends.resolve import runs_offline; "
+        "cat = load_catalog(); [runs_offline(e) for e in cat]; "
         "print(sorted(m for m in ('torch', 'llama_cpp', 'transformers') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

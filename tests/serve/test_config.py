@@ -32,7 +32,7 @@ def test_catalog_models_appear_when_their_provider_key_is_set(no_provider_keys, 
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key-0000000000")
     routes = resolve_routes(GatewayConfig())
     claude = [r for r in routes.values() if r.backend == "anthropic"]
-    assert claude and all(r.catalog_id for r in claude)
+    assert claude and all(r.resolved.model_id for r in claude)
     assert not any(r.backend == "google" for r in routes.values())
     assert claude[0].input_per_mtok > 0  # priced from the catalog
 

@@ -60,7 +60,7 @@ def test_cli_errors_are_one_line_with_a_fix(lmscape_home):
     assert group.exit_code == 2 and "--by key, model or day" in group.output
 
 
-PRICED = Route(name="m", backend="openai", model="m", input_per_mtok=1.0, output_per_mtok=2.0)
+PRICED = Route.of("m", "openai", "m", price=(1.0, 2.0))
 
 
 def test_reservations_are_atomic_and_settle_to_usage(lmscape_home):

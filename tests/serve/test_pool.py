@@ -73,7 +73,7 @@ def _registered():
 
 
 def route(name: str, **kw) -> Route:
-    return Route(name=name, backend="test-buffer", model=name, is_local=True, **kw)
+    return Route.of(name, "test-buffer", name, **kw)
 
 
 def gen(backend: Backend, prompt: str = "p") -> list[Result]:

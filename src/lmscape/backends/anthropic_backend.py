@@ -27,9 +27,10 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from lmscape.backends.base import Request, Result, StreamChunk, Timings, Usage
+from lmscape.backends.connection import connect
 from lmscape.backends.remote import RemoteBackend
 from lmscape.backends.retry import RetryDecision, is_retryable_status, parse_retry_after
-from lmscape.backends.secrets import provider_key, redact
+from lmscape.backends.secrets import redact
 from lmscape.errors import (
     AuthenticationError,
     BackendError,
@@ -69,6 +70,11 @@ class AnthropicBackend(RemoteBackend):
     """Claude models. ``AnthropicBackend("claude-3-5-haiku-latest")``."""
 
     name: ClassVar[str] = "anthropic"
+    requires: ClassVar[tuple[str, ...]] = ("anthropic",)
+    extra: ClassVar[str | None] = "anthropic"
+    key_env: ClassVar[tuple[str, ...]] = ENV_KEYS
+    base_url_env: ClassVar[str | None] = "ANTHROPIC_BASE_URL"  # the SDK's own variable
+    default_base_url: ClassVar[str | None] = "https://api.anthropic.com"
 
     def __init__(
         self,
@@ -76,19 +82,21 @@ class AnthropicBackend(RemoteBackend):
         *,
         model_id: str = "",
         base_url: str | None = None,
-        api_key_env: str | tuple[str, ...] = ENV_KEYS,
+        api_key_env: str | tuple[str, ...] | None = None,
         api_key_file: str | None = None,
         max_retries: int = 2,
         backoff_base: float = 0.5,
         timeout: float = 60.0,
         concurrency: int = 4,
         context_window: int | None = None,
-        **_ignored: Any,
     ) -> None:
         anthropic = require("anthropic", extra="anthropic")
         self._setup(model, model_id, max_retries=max_retries, backoff_base=backoff_base,
                     concurrency=concurrency, context_window=context_window)
-        key = provider_key(api_key_env, api_key_file=api_key_file, provider="Anthropic")
+        conn = connect(type(self), {"base_url": base_url, "api_key_env": api_key_env,
+                                    "api_key_file": api_key_file})
+        base_url = conn.base_url
+        key = conn.api_key()
         self._sdk = anthropic
         self._client = anthropic.Anthropic(
             api_key=key, base_url=base_url, max_retries=0, timeout=timeout

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Self
 from lmscape.errors import CapabilityError
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+CAPABILITIES = ("can_generate", "can_stream", "has_loglikelihood", "can_embed", "can_classify")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,7 +141,24 @@ class Backend(ABC):
     can_classify: ClassVar[bool] = False
     is_local: ClassVar[bool] = False
 
+    # What the resolver, the gateway and `lmscape backends` need to know, declared here
+    # and nowhere else (see backends/connection.py for how a connection is worked out).
+    requires: ClassVar[tuple[str, ...]] = ()  # modules that must import for it to load
+    extra: ClassVar[str | None] = None  # the `pip install 'lmscape[EXTRA]'` that installs them
+    key_env: ClassVar[tuple[str, ...]] = ()  # remote: variables that hold the provider key
+    base_url_env: ClassVar[str | None] = None  # remote: the SDK's own base-URL variable
+    default_base_url: ClassVar[str | None] = None  # remote: the provider's endpoint
+    wire: ClassVar[str | None] = None  # remote: a protocol the gateway may pass through
+
     model_id: str = ""
+
+    @classmethod
+    def capabilities_for(cls, model: str, options: dict[str, Any]) -> frozenset[str]:
+        """The operations a model of this backend offers, before it is loaded.
+
+        Class flags by default; backends whose flags depend on the model (a folder's
+        architecture, an option) override this."""
+        return frozenset(flag for flag in CAPABILITIES if getattr(cls, flag, False) is True)
 
     # -- public API: flag checks, then delegate -------------------------------------
     def generate(self, requests: Sequence[Request]) -> list[Result]:

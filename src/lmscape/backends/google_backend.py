@@ -27,9 +27,10 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from lmscape.backends.base import Request, Result, StreamChunk, Timings, Usage
+from lmscape.backends.connection import connect
 from lmscape.backends.remote import RemoteBackend
 from lmscape.backends.retry import RetryDecision, is_retryable_status, parse_retry_after
-from lmscape.backends.secrets import provider_key, redact
+from lmscape.backends.secrets import redact
 from lmscape.errors import (
     AuthenticationError,
     BackendError,
@@ -98,6 +99,11 @@ class GoogleBackend(RemoteBackend):
     """Gemini models. ``GoogleBackend("gemini-2.0-flash")``."""
 
     name: ClassVar[str] = "google"
+    requires: ClassVar[tuple[str, ...]] = ("google.genai",)
+    extra: ClassVar[str | None] = "google"
+    key_env: ClassVar[tuple[str, ...]] = ENV_KEYS
+    base_url_env: ClassVar[str | None] = "GOOGLE_GEMINI_BASE_URL"  # the SDK's own variable
+    default_base_url: ClassVar[str | None] = "https://generativelanguage.googleapis.com"
 
     def __init__(
         self,
@@ -105,14 +111,13 @@ class GoogleBackend(RemoteBackend):
         *,
         model_id: str = "",
         base_url: str | None = None,
-        api_key_env: str | tuple[str, ...] = ENV_KEYS,
+        api_key_env: str | tuple[str, ...] | None = None,
         api_key_file: str | None = None,
         max_retries: int = 2,
         backoff_base: float = 0.5,
         timeout: float = 60.0,
         concurrency: int = 4,
         context_window: int | None = None,
-        **_ignored: Any,
     ) -> None:
         require("google.genai", package="google-genai", extra="google")
         from google import genai
@@ -121,7 +126,10 @@ class GoogleBackend(RemoteBackend):
         self._types, self._errors = types, errors
         self._setup(model, model_id, max_retries=max_retries, backoff_base=backoff_base,
                     concurrency=concurrency, context_window=context_window)
-        key = provider_key(api_key_env, api_key_file=api_key_file, provider="Google")
+        conn = connect(type(self), {"base_url": base_url, "api_key_env": api_key_env,
+                                    "api_key_file": api_key_file})
+        base_url = conn.base_url
+        key = conn.api_key()
         http_options = types.HttpOptions(
             base_url=base_url,
             timeout=int(timeout * 1000),

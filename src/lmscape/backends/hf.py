@@ -46,6 +46,11 @@ ENCODER_TYPES = frozenset(
      "deberta", "deberta-v2", "camembert", "modernbert"}
 )  # fmt: skip
 _OPTIONS = {"trust_remote_code": False, "pooling": "mean"}
+KIND_CAPABILITIES = {
+    "encoder": frozenset({"can_embed"}),
+    "classifier": frozenset({"can_classify", "can_embed"}),
+    "causal": frozenset({"can_generate", "can_stream", "has_loglikelihood"}),
+}
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
@@ -116,6 +121,20 @@ class HFBackend(Backend):
 
     name = "hf"
     is_local = True
+    requires = ("torch", "transformers")
+    extra = "hf"
+
+    @classmethod
+    def capabilities_for(cls, model: str, options: dict[str, Any]) -> frozenset[str]:
+        """From ``kind=`` or the model folder's files (read, not loaded); empty when the
+        folder is not on this machine."""
+        kind = options.get("kind", "auto")
+        if kind == "auto":
+            try:
+                kind = detect_kind(resolve_path(model))
+            except Exception:  # noqa: BLE001 - not here (yet): capabilities unknown
+                return frozenset()
+        return KIND_CAPABILITIES.get(kind, frozenset())
 
     def __init__(
         self,

@@ -147,6 +147,8 @@ class LlamaCppBackend(Backend):
     has_loglikelihood: ClassVar[bool] = True
     can_embed: ClassVar[bool] = True
     is_local: ClassVar[bool] = True
+    requires: ClassVar[tuple[str, ...]] = ("llama_cpp",)
+    extra: ClassVar[str | None] = "llamacpp"
 
     def __init__(
         self,

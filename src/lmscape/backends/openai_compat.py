@@ -42,14 +42,11 @@ embeddings request mixes up the texts' token vectors, so pass ``embed_batch_size
 
 from __future__ import annotations
 
-import ipaddress
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
-from urllib.parse import urlparse
 
 from lmscape.backends.base import (
     Backend,
@@ -62,10 +59,10 @@ from lmscape.backends.base import (
     Timings,
     Usage,
 )
+from lmscape.backends.connection import connect, is_loopback
 from lmscape.backends.openai_errors import classify_for_retry, map_error
 from lmscape.backends.retry import RetryPolicy, RetryStats, call_with_retries
 from lmscape.errors import (
-    AuthenticationError,
     CapabilityError,
     ConfigError,
     ProviderError,
@@ -90,17 +87,6 @@ _OPTIONS = {
 }
 
 
-def is_loopback(url: str) -> bool:
-    """True for http(s)://localhost…, 127.x.x.x and [::1]."""
-    host = urlparse(url).hostname or ""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class OpenAIBackend(Backend):
     """Chat, completion, streaming, embeddings and (optionally) loglikelihood."""
 
@@ -109,6 +95,17 @@ class OpenAIBackend(Backend):
     can_stream = True
     can_embed = True
     is_local = False
+    requires = ("openai",)
+    extra = "openai"
+    key_env = ("OPENAI_API_KEY",)
+    base_url_env = "OPENAI_BASE_URL"  # the SDK's own variable, honoured the same way
+    default_base_url = OPENAI_BASE_URL
+    wire = "openai"  # the gateway passes OpenAI-shaped JSON straight through
+
+    @classmethod
+    def capabilities_for(cls, model: str, options: dict[str, Any]) -> frozenset[str]:
+        caps = super().capabilities_for(model, options)
+        return caps | {"has_loglikelihood"} if options.get("supports_logprobs") else caps
 
     def __init__(
         self,
@@ -118,7 +115,7 @@ class OpenAIBackend(Backend):
         base_url: str | None = None,
         base_url_env: str | None = None,
         api_key: str | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
+        api_key_env: str | None = None,
         timeout: float = 60,
         max_retries: int = 4,
         concurrency: int = 8,
@@ -141,24 +138,11 @@ class OpenAIBackend(Backend):
             raise ConfigError("concurrency must be >= 1", hint="pass concurrency=1 or more")
         self.model = model
         self.model_id = model_id or model
-        if base_url is None and base_url_env:
-            base_url = os.environ.get(base_url_env) or None
-            if base_url is None:
-                raise ConfigError(
-                    f"{model_id or model} is served from the endpoint in {base_url_env}, "
-                    "which is not set",
-                    hint=f"export {base_url_env}=http://HOST:PORT/v1 (e.g. a vLLM server)",
-                )
-        self.base_url = (base_url or OPENAI_BASE_URL).rstrip("/")
-        self.api_key_env = api_key_env
-        key = api_key or os.environ.get(api_key_env) or None
-        if key is None:
-            if not is_loopback(self.base_url):
-                raise AuthenticationError(
-                    f"no API key for {self.base_url}: {api_key_env} is not set",
-                    hint=f"export {api_key_env}=...",
-                )
-            key = PLACEHOLDER_KEY
+        conn = connect(type(self), {"base_url": base_url, "base_url_env": base_url_env,
+                                    "api_key_env": api_key_env, "api_key": api_key})
+        self.base_url = conn.require_configured(model_id or model) or OPENAI_BASE_URL
+        self.api_key_env = conn.key_env[0]
+        key = conn.api_key({"api_key": api_key}) or PLACEHOLDER_KEY
         self._api_key = key
         self.concurrency = concurrency
         self.timeout = timeout

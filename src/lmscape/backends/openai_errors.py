@@ -46,11 +46,6 @@ _CONTEXT_PATTERNS = (
 _CONTEXT_WORDS = ("context length", "context window", "context size", "too many tokens")
 
 
-def redact(text: str, secret: str | None) -> str:
-    """``text`` with ``secret`` and key-shaped strings replaced by ``***``."""
-    return secrets.redact(text, secret, mark="***")
-
-
 def _server_message(exc: Exception) -> str:
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
@@ -98,13 +93,17 @@ def _context_error(message: str, model: str) -> ContextLengthError | None:
 
 
 def map_error(
-    exc: Exception, *, base_url: str, model: str, api_key: str | None, api_key_env: str
+    exc: Exception, *, base_url: str, model: str, api_key: str | None, api_key_env: str,
+    where: str | None = None,
 ) -> LmscapeError:
-    """The lmscape error for an SDK exception (raise it ``from exc``)."""
+    """The lmscape error for an SDK exception (raise it ``from exc``). ``where`` names
+    the endpoint in messages (default: the base URL and model; the gateway names the
+    route instead, so that clients never learn upstream addresses)."""
     import openai
 
-    where = f"{base_url} (model {model})"
-    msg = redact(_server_message(exc), api_key)
+    public = where is not None  # the message goes to someone who must not see the URL
+    where = where or f"{base_url} (model {model})"
+    msg = secrets.redact(_server_message(exc), api_key)
     if isinstance(exc, openai.APITimeoutError):
         return UpstreamError(
             f"{where} timed out after retries",
@@ -112,13 +111,13 @@ def map_error(
         )
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc.__context__
-        detail = f": {redact(str(cause), api_key)}" if cause else ""
+        detail = f": {secrets.redact(str(cause), api_key)}" if cause and not public else ""
         return ConnectionFailedError(
-            f"cannot reach {base_url}{detail}",
+            f"cannot reach {where}{detail}",
             hint="check base_url and that the server is running and listening there",
         )
     if not isinstance(exc, openai.APIStatusError):
-        return ProviderError(f"{where}: {redact(str(exc), api_key)}")
+        return ProviderError(f"{where}: {secrets.redact(str(exc), api_key)}")
     status = exc.status_code
     err: LmscapeError
     if status in (401, 403):

@@ -24,7 +24,6 @@ BUILTINS: dict[str, str] = {
     "openai": "lmscape.backends.openai_compat:OpenAIBackend",
     "anthropic": "lmscape.backends.anthropic_backend:AnthropicBackend",
     "google": "lmscape.backends.google_backend:GoogleBackend",
-    "classic": "lmscape.backends.classic:ClassicBackend",
 }
 
 _registered: dict[str, str | type] = {}

@@ -1,51 +1,19 @@
 """Cost per item and per 1k items.
 
-- remote systems: tokens x the catalog's list price
-  (``prompt_tokens x input_per_mtok + completion_tokens x output_per_mtok) / 1e6``;
-- local systems: the wall time the item took x this machine's price
-  (``LMSCAPE_HARDWARE_USD_PER_HOUR``, default 0.10 USD/hour, roughly a small cloud VM).
+- models that run on this machine (local backends, and OpenAI-compatible servers on
+  loopback without a list price): the wall time the item took x this machine's price
+  (``LMSCAPE_HARDWARE_USD_PER_HOUR``, default 0.10 USD/hour, roughly a small cloud VM);
+- remote models: tokens x the list price the resolver found for the model
+  (``prompt_tokens x input_per_mtok + completion_tokens x output_per_mtok) / 1e6``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from lmscape.backends.resolve import TokenPrice, resolve
 from lmscape.config import load_settings
-
-
-@dataclass(frozen=True, kw_only=True)
-class Price:
-    """List price in USD per million tokens, with where it came from."""
-
-    input_per_mtok: float
-    output_per_mtok: float
-    source: str = ""
-
-
-def catalog_entry(model_id: str | None) -> Any | None:
-    """The catalog entry for ``model_id`` (an id or alias), or None if it is unknown."""
-    if not model_id:
-        return None
-    from lmscape.catalog import load_catalog
-
-    try:
-        return load_catalog().get(model_id)
-    except Exception:  # noqa: BLE001 - NotFoundError, or a broken user catalog must not stop a benchmark
-        return None
-
-
-def catalog_price(model_id: str | None) -> Price | None:
-    entry = catalog_entry(model_id)
-    price = entry.price if entry is not None else None
-    if price is None:
-        return None
-    return Price(input_per_mtok=price.input_per_mtok, output_per_mtok=price.output_per_mtok,
-                 source=price.source or "")
-
-
-def token_cost_usd(prompt_tokens: int, completion_tokens: int, price: Price) -> float:
-    return (prompt_tokens * price.input_per_mtok + completion_tokens * price.output_per_mtok) / 1e6
+from lmscape.errors import LmscapeError
 
 
 def local_cost_usd(wall_s: float, usd_per_hour: float | None = None) -> float:
@@ -53,11 +21,23 @@ def local_cost_usd(wall_s: float, usd_per_hour: float | None = None) -> float:
     return max(0.0, wall_s) * rate / 3600.0
 
 
-class CostModel:
-    """Prices one item of one system: by tokens if remote and priced, else by wall time."""
+def list_price(model_spec: str | None) -> TokenPrice | None:
+    """The list price of a model name (catalog id, ``openai:gpt-4o-...``), if known."""
+    if not model_spec:
+        return None
+    try:
+        return resolve(model_spec).price
+    except LmscapeError:  # unknown name, or a broken user catalog: no price, not a failure
+        return None
 
-    def __init__(self, *, is_local: bool, price: Price | None, usd_per_hour: float) -> None:
-        self.is_local = is_local
+
+class CostModel:
+    """Prices one item of one system: by wall time if it runs here, else by tokens."""
+
+    def __init__(self, *, is_local: bool, price: TokenPrice | None, usd_per_hour: float,
+                 runs_here: bool | None = None) -> None:
+        self.is_local = is_local  # the backend is local (one call at a time)
+        self.runs_here = is_local if runs_here is None else runs_here
         self.price = price
         self.usd_per_hour = usd_per_hour
 
@@ -65,22 +45,34 @@ class CostModel:
     def for_system(cls, system: Any) -> CostModel:
         model = getattr(getattr(system, "method", None), "model", None)
         is_local = model is None or bool(getattr(model, "is_local", True))
-        price = None if is_local else catalog_price(getattr(system, "model_id", None))
-        return cls(is_local=is_local, price=price,
+        price, runs_here = None, is_local
+        if not is_local:
+            try:
+                resolved = resolve(getattr(system, "model_id", None) or "")
+            except LmscapeError:
+                resolved = None
+            if resolved is not None:
+                price = resolved.price
+                conn = resolved.connection
+                runs_here = price is None and conn is not None and conn.loopback
+        return cls(is_local=is_local, price=price, runs_here=runs_here,
                    usd_per_hour=load_settings().hardware_usd_per_hour)
 
     @property
     def basis(self) -> str:
-        if self.is_local:
-            return f"local: wall time x {self.usd_per_hour:g} USD/hour (LMSCAPE_HARDWARE_USD_PER_HOUR)"
+        if self.runs_here:
+            where = "local" if self.is_local else "server on this machine"
+            return (f"{where}: wall time x {self.usd_per_hour:g} USD/hour "
+                    "(LMSCAPE_HARDWARE_USD_PER_HOUR)")
         if self.price is None:
             return "remote: no list price in the catalog"
         return (f"remote: tokens x list price ({self.price.input_per_mtok:g} in / "
                 f"{self.price.output_per_mtok:g} out USD per 1M tokens)")
 
-    def item_cost(self, *, wall_s: float, prompt_tokens: int, completion_tokens: int) -> float | None:
-        if self.is_local:
+    def item_cost(self, *, wall_s: float, prompt_tokens: int, completion_tokens: int
+                  ) -> float | None:
+        if self.runs_here:
             return local_cost_usd(wall_s, self.usd_per_hour)
         if self.price is None:
             return None
-        return token_cost_usd(prompt_tokens, completion_tokens, self.price)
+        return self.price.cost_usd(prompt_tokens, completion_tokens)

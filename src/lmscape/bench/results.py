@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lmscape.bench.cost import Price, token_cost_usd
+from lmscape.backends.resolve import price_of
 from lmscape.errors import NotFoundError
 from lmscape.store.db import Store
 from lmscape.store.schema import results as results_table
@@ -282,8 +282,7 @@ def reported_rows(task: str, metric: str, measured: list[BoardRow]) -> list[Boar
             continue
         cost, basis = None, None
         if price is not None and tokens is not None:
-            p = Price(input_per_mtok=price.input_per_mtok, output_per_mtok=price.output_per_mtok)
-            cost = 1000 * token_cost_usd(round(tokens[0]), round(tokens[1]), p)
+            cost = 1000 * price_of(entry).cost_usd(round(tokens[0]), round(tokens[1]))
             basis = (f"list price x {tokens[0]:.0f} prompt + {tokens[1]:.0f} output tokens "
                      f"per item (mean of the measured systems that counted tokens); price: {price.source}")
         memory, memory_basis = _memory_estimate(entry)

@@ -81,14 +81,17 @@ class Catalog:
             )
         return self._entries[resolved]
 
-    def find_by_remote_name(self, name: str) -> ModelEntry | None:
-        """The entry whose remote run spec uses provider model ``name`` (or an alias)."""
+    def find_by_recipe(self, backend: str, model: str) -> ModelEntry | None:
+        """The entry one of whose run recipes is ``backend`` + ``model``
+        (``openai`` + ``gpt-4o-2024-08-06`` -> gpt-4o), else the entry whose id or alias
+        is ``model`` and which runs on ``backend`` (``google`` + ``gemini-1.5-pro-002``),
+        or None."""
         for entry in self._entries.values():
-            if name in entry.remote_names:
+            if any(r.backend == backend and r.model == model for r in entry.recipes):
                 return entry
-        resolved = self._resolve(name)
-        if resolved is not None and self._entries[resolved].remote_names:
-            return self._entries[resolved]
+        named = self._resolve(model)  # an id or alias of an entry that runs on ``backend``
+        if named is not None and any(r.backend == backend for r in self._entries[named].recipes):
+            return self._entries[named]
         return None
 
     def filter(
@@ -97,7 +100,6 @@ class Catalog:
         access: str | None = None,
         size_class: str | None = None,
         max_params: int | None = None,
-        runs_offline: bool | None = None,
     ) -> list[ModelEntry]:
         """Entries matching every given condition.
 
@@ -111,8 +113,6 @@ class Catalog:
             if size_class is not None and entry.size_class != size_class:
                 continue
             if max_params is not None and (entry.params is None or entry.params > max_params):
-                continue
-            if runs_offline is not None and entry.runs_offline != runs_offline:
                 continue
             out.append(entry)
         return out

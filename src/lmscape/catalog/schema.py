@@ -26,8 +26,6 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 T = TypeVar("T")
 
-LOCAL_BACKENDS = frozenset({"llamacpp", "hf", "classic"})
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -116,17 +114,17 @@ class RunSpec(_Strict):
 
     ``model`` is a weights locator for local backends (see ``backends/locate.py``) or
     the provider's model name for remote ones. Options naming an environment variable
-    end in ``_env`` (``api_key_env: OPENAI_API_KEY``); the backend reads it.
+    end in ``_env`` (``api_key_env: OPENAI_API_KEY``); the backend reads it. ``serves``
+    names the gateway endpoints the model answers (default: what its backend can do);
+    whether it runs locally is a fact of the backend, which the resolver
+    (``lmscape.backends.resolve``) knows and the catalog does not.
     """
 
     backend: str = Field(min_length=1)
     model: str = Field(min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)
+    serves: list[Literal["chat", "completions", "embeddings"]] | None = None
     note: str | None = None
-
-    @property
-    def is_local(self) -> bool:
-        return self.backend in LOCAL_BACKENDS
 
 
 class ModelEntry(_Strict):
@@ -187,19 +185,9 @@ class ModelEntry(_Strict):
         return self._origin
 
     @property
-    def runs_offline(self) -> bool:
-        """True when the entry runs locally and its weights are on this machine (cheap)."""
-        if self.run is None or not self.run.is_local:
-            return False
-        from lmscape.backends.locate import is_available
-
-        return is_available(self.run.model)
-
-    @property
-    def remote_names(self) -> list[str]:
-        """Provider model names this entry answers to (its remote run specs)."""
-        specs = [self.run, *self.also_runs] if self.run else list(self.also_runs)
-        return [s.model for s in specs if not s.is_local]
+    def recipes(self) -> list[RunSpec]:
+        """Every run recipe: ``run`` first, then ``also_runs``."""
+        return [self.run, *self.also_runs] if self.run else list(self.also_runs)
 
     def score(self, benchmark: str) -> Score | None:
         """The first published score on ``benchmark`` (lowercase id), if any."""

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from lmscape.backends.resolve import runs_offline
 from lmscape.cli.app import console
 
 CATALOG_HELP = (
@@ -47,7 +48,7 @@ def _short(text: str) -> str:
 
 def _entry_json(entry) -> dict:
     data = entry.model_dump(mode="json", by_alias=True, exclude_none=True)
-    data["runs_offline"] = entry.runs_offline
+    data["runs_offline"] = runs_offline(entry)
     data["origin"] = entry.origin
     return data
 
@@ -61,7 +62,7 @@ def list_models(
         help="Largest parameter count, e.g. 1B, 500M, 7e9 (models "
         "that publish no count are left out).",
     ),
-    runs_offline: bool = typer.Option(
+    offline_only: bool = typer.Option(
         False, "--runs-offline", help="Only models whose weights are on this machine."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
@@ -83,8 +84,9 @@ def list_models(
     entries = cat.filter(
         access=access,
         max_params=parse_count(max_params) if max_params is not None else None,
-        runs_offline=True if runs_offline else None,
     )
+    if offline_only:
+        entries = [e for e in entries if runs_offline(e)]
     if as_json:
         typer.echo(json.dumps([_entry_json(e) for e in entries], indent=2))
         return
@@ -107,7 +109,7 @@ def list_models(
         ("licence", "left", lambda e: _short(e.licence)),
         ("context", "right", lambda e: f"{e.context_window:,}" if e.context_window else "—"),
         ("$/1M in/out", "right", _price),
-        ("offline", "center", lambda e: "yes" if e.runs_offline else "no"),
+        ("offline", "center", lambda e: "yes" if runs_offline(e) else "no"),
     ]
     wide = _width(columns, entries) <= console.width
     if not wide:
@@ -213,7 +215,7 @@ def _render_entry(entry) -> None:
         ("licence", entry.licence),
         ("architecture", entry.architecture),
         ("card", entry.card),
-        ("runs offline here", "yes" if entry.runs_offline else "no"),
+        ("runs offline here", "yes" if runs_offline(entry) else "no"),
         ("catalog file", entry.origin),
     ):
         if value:

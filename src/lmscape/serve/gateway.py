@@ -1,11 +1,16 @@
-"""The gateway's request pipeline, shared by every route.
+"""The gateway's request pipeline: one path for every endpoint.
 
     admit:   authenticate (cached) -> model allowed? -> rate limit -> reserve budget
-    execute: the model, then each fallback in turn while the upstream keeps failing
+    execute: choose the targets (the model, then its fallbacks; routing plugs in here),
+             run the operation on each in turn while it fails in a way worth falling
+             back from, and account for the one that answered
     finish:  queue a usage row (+ budget settlement) for the background writer
 
-OpenAI-compatible upstreams go through :mod:`lmscape.serve.proxy` (bytes in, bytes
-out); every other model through a :mod:`lmscape.serve.pool` slot.
+An :class:`Operation` (chat or text completion, embeddings) knows how to run on a
+target: through :mod:`lmscape.serve.proxy` for OpenAI-compatible upstreams (bytes in,
+bytes out), or on an lmscape backend in a :mod:`lmscape.serve.pool` slot. It returns a
+:class:`Served`: the response and the tokens to bill, or, for a stream, a response
+that bills itself through :meth:`Gateway.finish` when it ends.
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
+
+from starlette.responses import Response
 
 from lmscape.errors import (
     AuthenticationError,
@@ -39,6 +47,28 @@ log = logging.getLogger("lmscape.serve")
 # Failures after which the next model of the fallback chain is tried.
 FALLBACK_ON = (RateLimitError, UpstreamError, ConnectionFailedError, AuthenticationError,
                ModelLoadError)
+
+
+@dataclass
+class Served:
+    """What an operation returns: the response, and the tokens it used (``None`` for a
+    stream, which settles its own usage when it ends)."""
+
+    response: Response
+    prompt_tokens: int | None = 0
+    completion_tokens: int = 0
+
+
+class Operation(Protocol):
+    """A request the gateway can execute on any target of its kind."""
+
+    kind: Kind
+
+    async def via_upstream(self, gw: Gateway, ticket: Ticket, route: Route) -> Served:
+        """Forward to an OpenAI-compatible upstream."""
+
+    async def via_backend(self, gw: Gateway, ticket: Ticket, route: Route) -> Served:
+        """Run on an lmscape backend (local model, Anthropic, Google...) in the pool."""
 
 
 @dataclass
@@ -75,6 +105,7 @@ class Gateway:
         self.pool: ModelPool | None = None
         self.upstream = OpenAIUpstream(self.limits)
         self.usage = UsageWriter(store, interval_s=self.limits.usage_flush_s)
+        self._chains: dict[tuple[str, Kind], list[Route]] = {}
 
     async def start(self) -> None:
         self.pool = ModelPool(self.limits)
@@ -98,11 +129,15 @@ class Gateway:
         return route
 
     def chain(self, route: Route, kind: Kind) -> list[Route]:
-        chain = [route]
-        for name in self.config.fallbacks.get(route.name, []):
-            alt = self.routes[name]
-            if kind in alt.kinds and alt not in chain:
-                chain.append(alt)
+        """The route, then its configured fallbacks that serve ``kind`` (built once)."""
+        chain = self._chains.get((route.name, kind))
+        if chain is None:
+            chain = [route]
+            for name in self.config.fallbacks.get(route.name, []):
+                alt = self.routes[name]
+                if kind in alt.kinds and alt not in chain:
+                    chain.append(alt)
+            self._chains[(route.name, kind)] = chain
         return chain
 
     async def authenticate(self, authorization: str | None) -> KeyInfo | None:
@@ -160,6 +195,31 @@ class Gateway:
                     headers={"Retry-After": "60"})
             ticket.reserved_nusd = amount
         return ticket
+
+    # -- execution ---------------------------------------------------------------------------
+    def targets(self, ticket: Ticket) -> list[Route]:
+        """The routes to try, in order, for an admitted request."""
+        return ticket.chain
+
+    async def execute(self, ticket: Ticket, op: Operation) -> Response:
+        """Run ``op`` on the first target that answers; fall back while targets fail in
+        a way worth falling back from; bill the one that answered."""
+        targets = self.targets(ticket)
+        for i, route in enumerate(targets):
+            run = op.via_upstream if route.passthrough else op.via_backend
+            try:
+                served = await run(self, ticket, route)
+            except Exception as exc:  # noqa: BLE001
+                if should_fall_back(exc) and i + 1 < len(targets):
+                    log.warning("%s failed (%s); falling back to %s", route.name,
+                                type(exc).__name__, targets[i + 1].name)
+                    continue
+                raise self.fail(ticket, exc) from None
+            if served.prompt_tokens is not None:
+                self.finish(ticket, served_by=route, prompt_tokens=served.prompt_tokens,
+                            completion_tokens=served.completion_tokens)
+            return served.response
+        raise AssertionError("no target to execute on")
 
     # -- completion ------------------------------------------------------------------------
     def finish(self, ticket: Ticket, *, served_by: Route | None, prompt_tokens: int = 0,

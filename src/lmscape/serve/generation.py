@@ -1,43 +1,33 @@
-"""Run a chat or text completion on a route, with fallbacks, streaming or not.
+"""The chat / text completion operation, streaming or not, on any target.
 
-A :class:`Job` carries what the routes parsed: the upstream JSON body (for
+A :class:`Generate` carries what the routes parsed: the upstream JSON body (for
 OpenAI-compatible upstreams) and the lmscape requests (for every other backend).
-:func:`complete` returns a response; :func:`stream` returns an SSE response whose
-first event has already been produced, so that a failing model can still fall back
-to the next one before anything reached the client.
+:meth:`Gateway.execute <lmscape.serve.gateway.Gateway.execute>` runs it on each target
+in turn. A stream's first event is produced before its response is returned, so that a
+failing model can still fall back to the next one before anything reached the client;
+the stream then bills itself when it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import StreamingResponse
 
 from lmscape.backends.base import Backend, Request, Result, StreamChunk
 from lmscape.errors import ContextLengthError
 from lmscape.serve import shapes
-from lmscape.serve.config import Route
-from lmscape.serve.gateway import Gateway, Ticket, as_gateway_error, should_fall_back
+from lmscape.serve.config import Kind, Route
+from lmscape.serve.gateway import Gateway, Served, Ticket, as_gateway_error
 
-log = logging.getLogger("lmscape.serve")
-
-
-@dataclass
-class Job:
-    path: str  # upstream path: /chat/completions or /completions
-    chat: bool
-    body: dict[str, Any]  # the client's JSON (upstream model name is set by the proxy)
-    requests: list[Request]  # the same, as lmscape requests
-    include_usage: bool = False
-    counted_prompt: int = 0  # set by fit_context, for streams' usage
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def fit_context(backend: Backend, route: Route, req: Request, job: Job) -> Request:
+def clamp_to_context(backend: Backend, route: Route, req: Request, job: Generate) -> Request:
     """Reject prompts longer than the context window; clamp max_tokens to what is left."""
     n_ctx = backend.context_length or route.context_window
     if req.messages is not None:
@@ -54,87 +44,80 @@ def fit_context(backend: Backend, route: Route, req: Request, job: Job) -> Reque
     return replace(req, max_tokens=min(req.max_tokens, room)) if req.max_tokens > room else req
 
 
-def _generate(route: Route, job: Job):
-    def run(backend: Backend) -> list[Result]:
-        return backend.generate([fit_context(backend, route, r, job) for r in job.requests])
+@dataclass
+class Generate:
+    """A chat (``chat=True``) or text completion request, as the routes parsed it."""
 
-    return run
+    path: str  # upstream path: /chat/completions or /completions
+    chat: bool
+    body: dict[str, Any]  # the client's JSON (the proxy sets the upstream model name)
+    requests: list[Request]  # the same, as lmscape requests
+    stream: bool = False
+    include_usage: bool = False
+    counted_prompt: int = 0  # set by clamp_to_context, for streams' usage
 
+    @property
+    def kind(self) -> Kind:
+        return "chat" if self.chat else "completions"
 
-# -- non-streaming -------------------------------------------------------------------------
-async def complete(gw: Gateway, ticket: Ticket, job: Job) -> Response:
-    assert gw.pool is not None
-    for i, route in enumerate(ticket.chain):
-        try:
-            if route.backend == "openai":
-                raw, parsed = await gw.upstream.call(route, job.path, job.body)
-                usage = parsed.get("usage") or {}
-                gw.finish(ticket, served_by=route,
-                          prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                          completion_tokens=int(usage.get("completion_tokens") or 0))
-                return shapes.json_response(raw)
-            results = await gw.pool.call(route, _generate(route, job))
-        except Exception as exc:  # noqa: BLE001
-            if should_fall_back(exc) and i + 1 < len(ticket.chain):
-                log.warning("%s failed (%s); falling back to %s", route.name,
-                            type(exc).__name__, ticket.chain[i + 1].name)
-                continue
-            raise gw.fail(ticket, exc) from None
+    # -- OpenAI-compatible upstreams ------------------------------------------------------
+    async def via_upstream(self, gw: Gateway, ticket: Ticket, route: Route) -> Served:
+        if self.stream:
+            events = gw.upstream.stream(route, self.path, self.body)
+            return await self._open_stream(gw, ticket, route, events, _sse_upstream)
+        raw, parsed = await gw.upstream.call(route, self.path, self.body)
+        usage = parsed.get("usage") or {}
+        return Served(shapes.json_response(raw),
+                      prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                      completion_tokens=int(usage.get("completion_tokens") or 0))
+
+    # -- lmscape backends -----------------------------------------------------------------
+    async def via_backend(self, gw: Gateway, ticket: Ticket, route: Route) -> Served:
+        assert gw.pool is not None
+        if self.stream:
+            request = self.requests[0]
+
+            def open_stream(backend: Backend):
+                # fitting needs the loaded backend's tokenizer: done in the stream's thread
+                return backend.stream(clamp_to_context(backend, route, request, self))
+
+            events = gw.pool.stream(route, open_stream)
+            return await self._open_stream(gw, ticket, route, events, _sse_backend)
+
+        def run(backend: Backend) -> list[Result]:
+            return backend.generate([clamp_to_context(backend, route, r, self)
+                                     for r in self.requests])
+
+        results = await gw.pool.call(route, run)
         total = shapes.sum_usage(results)
-        gw.finish(ticket, served_by=route, prompt_tokens=total.prompt_tokens,
-                  completion_tokens=total.completion_tokens)
-        if job.chat:
-            return shapes.json_response(shapes.chat_completion(ticket.model, results[0]))
-        return shapes.json_response(shapes.text_completion(ticket.model, results))
-    raise AssertionError("empty fallback chain")
+        body = (shapes.chat_completion(ticket.model, results[0]) if self.chat
+                else shapes.text_completion(ticket.model, results))
+        return Served(shapes.json_response(body), prompt_tokens=total.prompt_tokens,
+                      completion_tokens=total.completion_tokens)
 
-
-# -- streaming -----------------------------------------------------------------------------
-def _backend_events(gw: Gateway, route: Route, job: Job) -> AsyncIterator[StreamChunk]:
-    assert gw.pool is not None
-    request = job.requests[0]
-
-    def open_stream(backend: Backend):
-        # fitting needs the loaded backend's tokenizer: done in the stream's own thread
-        return backend.stream(fit_context(backend, route, request, job))
-
-    return gw.pool.stream(route, open_stream)
-
-
-def _upstream_events(gw: Gateway, route: Route, job: Job) -> AsyncIterator[dict]:
-    return gw.upstream.stream(route, job.path, job.body)
-
-
-async def stream(gw: Gateway, ticket: Ticket, job: Job) -> Response:
-    for i, route in enumerate(ticket.chain):
-        events = (_upstream_events if route.backend == "openai" else _backend_events)(gw, route, job)
+    # -- streams --------------------------------------------------------------------------
+    async def _open_stream(self, gw: Gateway, ticket: Ticket, route: Route,
+                           events: AsyncIterator[Any], body) -> Served:
+        """Produce the first event (so a failure can still fall back), then hand the rest
+        to a response that bills the request when it ends."""
         try:
             first = await events.__anext__()
         except StopAsyncIteration:
             first = None
-        except Exception as exc:  # noqa: BLE001
+        except BaseException:
             with contextlib.suppress(Exception):
                 await events.aclose()
-            if should_fall_back(exc) and i + 1 < len(ticket.chain):
-                log.warning("%s failed (%s); falling back to %s", route.name,
-                            type(exc).__name__, ticket.chain[i + 1].name)
-                continue
-            raise gw.fail(ticket, exc) from None
-        body = _sse_upstream if route.backend == "openai" else _sse_backend
+            raise
 
-        async def cleanup(route: Route = route, events: AsyncIterator[Any] = events) -> None:
+        async def cleanup() -> None:
             if not ticket.finished:  # the client left before the body was ever sent
                 gw.finish(ticket, served_by=route, status=499, error="client_disconnected")
             with contextlib.suppress(Exception):
                 await events.aclose()
 
-        return GatewayStream(
-            body(gw, ticket, job, route, first, events),
-            cleanup=cleanup,
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-    raise AssertionError("empty fallback chain")
+        response = GatewayStream(body(gw, ticket, self, route, first, events), cleanup=cleanup,
+                                 media_type="text/event-stream", headers=SSE_HEADERS)
+        return Served(response, prompt_tokens=None)
 
 
 class GatewayStream(StreamingResponse):
@@ -161,7 +144,7 @@ async def _chain(first: Any, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
             yield item
 
 
-async def _sse_backend(gw: Gateway, ticket: Ticket, job: Job, route: Route, first: Any,
+async def _sse_backend(gw: Gateway, ticket: Ticket, job: Generate, route: Route, first: Any,
                        events: AsyncIterator[StreamChunk]) -> AsyncIterator[bytes]:
     maker = shapes.ChunkMaker(ticket.model, chat=job.chat)
     n_chunks, prompt, completion = 0, 0, 0
@@ -196,7 +179,7 @@ async def _sse_backend(gw: Gateway, ticket: Ticket, job: Job, route: Route, firs
             await events.aclose()
 
 
-async def _sse_upstream(gw: Gateway, ticket: Ticket, job: Job, route: Route, first: Any,
+async def _sse_upstream(gw: Gateway, ticket: Ticket, job: Generate, route: Route, first: Any,
                         events: AsyncIterator[dict]) -> AsyncIterator[bytes]:
     prompt = completion = n_chunks = 0
     status, error = 200, None
@@ -229,4 +212,3 @@ async def _sse_upstream(gw: Gateway, ticket: Ticket, job: Job, route: Route, fir
                   status=status, error=error)
         with contextlib.suppress(BaseException):
             await events.aclose()
-

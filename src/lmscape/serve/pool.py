@@ -40,18 +40,8 @@ _DONE = object()
 
 
 def build_backend(route: Route) -> Backend:
-    """A ready backend for ``route``: through the catalog when it has the model."""
-    if route.catalog_id:
-        try:
-            from lmscape.backends.resolve import get_model
-        except ImportError:
-            get_model = None
-        if get_model is not None:
-            return get_model(route.catalog_id, **route.options)
-    from lmscape.backends.registry import get_backend_class
-
-    cls = get_backend_class(route.backend)
-    backend = cls(route.model, **route.options)
+    """A ready backend for ``route``, as the resolver described it."""
+    backend = route.resolved.load()
     if not backend.model_id:
         backend.model_id = route.name
     return backend

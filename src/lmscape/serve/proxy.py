@@ -17,43 +17,37 @@ next model in the route's ``fallbacks``.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-from lmscape.backends.secrets import provider_key, redact
-from lmscape.errors import (
-    AuthenticationError,
-    ConnectionFailedError,
-    ProviderError,
-    RateLimitError,
-    UpstreamError,
-    require,
-)
+from lmscape.backends.openai_errors import map_error
+from lmscape.errors import UpstreamError, require
 from lmscape.serve.config import Limits, Route
+
+NO_KEY = "no-key-needed"  # loopback and self-hosted endpoints may take any key
 
 
 class OpenAIUpstream:
-    """One AsyncOpenAI client per (base_url, key), shared by the routes that use it."""
+    """One AsyncOpenAI client per (base_url, key), shared by the routes that use it.
+
+    The endpoint and key come from the route's resolved connection
+    (:mod:`lmscape.backends.connection`); failures are translated by the same function
+    as the ``openai`` backend's (:func:`lmscape.backends.openai_errors.map_error`).
+    """
 
     def __init__(self, limits: Limits) -> None:
         self._limits = limits
         self._clients: dict[tuple[str | None, str], Any] = {}
 
     def _client(self, route: Route):
-        openai = require("openai", extra="openai")
-        from lmscape.backends.openai_compat import is_loopback
-
-        opts = route.options
-        base_url = upstream_base_url(route)
-        env = opts.get("api_key_env") or "OPENAI_API_KEY"
-        key = opts.get("api_key") or provider_key(
-            env, api_key_file=opts.get("api_key_file"), provider="OpenAI",
-            required=not (base_url and is_loopback(base_url)),
-        ) or "no-key-needed"
+        conn = route.resolved.connection
+        assert conn is not None, f"{route.name} is not a remote model"
+        base_url = conn.require_configured(route.resolved.model)
+        key = conn.api_key(route.resolved.options) or NO_KEY
         ident = (base_url, key)
         client = self._clients.get(ident)
         if client is None:
+            openai = require("openai", extra="openai")
             client = openai.AsyncOpenAI(
                 api_key=key,
                 base_url=base_url,
@@ -68,9 +62,10 @@ class OpenAIUpstream:
         """POST ``body`` (with the upstream model name) to ``path``; raw bytes and parsed JSON."""
         client = self._client(route)
         try:
-            raw = await client.post(path, body={**body, "model": route.model}, cast_to=bytes)
+            raw = await client.post(path, body={**body, "model": route.resolved.model},
+                                    cast_to=bytes)
         except Exception as exc:  # noqa: BLE001
-            raise translate(exc, route) from None
+            raise translate(exc, route, client) from None
         try:
             parsed = json.loads(raw)
         except ValueError:
@@ -85,18 +80,18 @@ class OpenAIUpstream:
         """POST with ``stream: true``; yield each SSE chunk as a dict."""
         openai = require("openai", extra="openai")
         client = self._client(route)
-        payload = {**body, "model": route.model, "stream": True,
+        payload = {**body, "model": route.resolved.model, "stream": True,
                    "stream_options": {"include_usage": True}}
         try:
             chunks = await client.post(path, body=payload, cast_to=object, stream=True,
                                        stream_cls=openai.AsyncStream[object])
         except Exception as exc:  # noqa: BLE001
-            raise translate(exc, route) from None
+            raise translate(exc, route, client) from None
         try:
             async for chunk in chunks:
                 yield chunk
         except Exception as exc:  # noqa: BLE001
-            raise translate(exc, route) from None
+            raise translate(exc, route, client) from None
         finally:
             await chunks.close()
 
@@ -116,38 +111,14 @@ def _http_client(openai):
     return openai.DefaultAioHttpClient()
 
 
-def upstream_base_url(route: Route) -> str | None:
-    """``base_url``, or the value of the variable named by ``base_url_env``."""
-    opts = route.options
-    if opts.get("base_url"):
-        return str(opts["base_url"])
-    if opts.get("base_url_env"):
-        return os.environ.get(str(opts["base_url_env"])) or None
-    return None
-
-
-def translate(exc: Exception, route: Route) -> Exception:
-    """An ``openai`` SDK exception as an lmscape ProviderError (secrets redacted)."""
+def translate(exc: Exception, route: Route, client: Any) -> Exception:
+    """An ``openai`` SDK exception as an lmscape error (secrets redacted; the message
+    names the route, never the upstream's address)."""
     import openai
 
-    status = getattr(exc, "status_code", None)
-    detail = getattr(exc, "message", None) or str(exc)
-    message = redact(f"upstream {route.name} ({route.model}): {detail}")
-    if isinstance(exc, openai.APITimeoutError):
-        err: ProviderError = UpstreamError(message + " (timed out)", hint="retry later")
-    elif isinstance(exc, openai.APIConnectionError):
-        err = ConnectionFailedError(message, hint="check the upstream base_url")
-    elif isinstance(exc, openai.RateLimitError):
-        err = RateLimitError(message, hint="slow down or raise the upstream limit")
-    elif isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-        err = AuthenticationError(message, hint="check the upstream API key variable")
-    elif isinstance(exc, openai.APIStatusError) and (status or 0) >= 500:
-        err = UpstreamError(message, hint="the upstream is failing; retry later")
-    elif isinstance(exc, openai.APIStatusError):
-        err = ProviderError(message, hint="check the request parameters")
-    elif isinstance(exc, openai.APIError):
-        err = UpstreamError(message, hint="the upstream stream failed")
-    else:
+    if not isinstance(exc, openai.OpenAIError):
         return exc
-    err.status_code = status
-    return err
+    conn = route.resolved.connection
+    return map_error(exc, base_url=str(client.base_url), model=route.resolved.model,
+                     api_key=client.api_key, api_key_env=(conn.key_env or ("?",))[0],
+                     where=f"upstream {route.name}")

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from lmscape.backends.base import Request as GenRequest
-from lmscape.serve import accounting, generation
+from lmscape.serve import accounting
 from lmscape.serve.errors import GatewayError
 from lmscape.serve.gateway import Gateway
-from lmscape.serve.generation import Job
+from lmscape.serve.generation import Generate
 from lmscape.serve.schemas import (
     ERROR_RESPONSES,
     ChatCompletion,
@@ -40,12 +40,6 @@ def _sampling(req: ChatCompletionRequest | CompletionRequest, max_tokens: int) -
     }
 
 
-async def _run(gw: Gateway, ticket, job: Job, streaming: bool) -> Response:
-    if streaming:
-        return await generation.stream(gw, ticket, job)
-    return await generation.complete(gw, ticket, job)
-
-
 @router.post("/v1/chat/completions", response_model=ChatCompletion, responses=ERROR_RESPONSES,
              summary="Create a chat completion (streams Server-Sent Events when stream=true)")
 async def chat_completions(req: ChatCompletionRequest, request: Request) -> Response:
@@ -60,13 +54,14 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> Resp
         stream=bool(req.stream),
     )
     forced = gw.limits.default_max_tokens if (limit is None and ticket.budgeted) else None
-    job = Job(
+    job = Generate(
         path="/chat/completions", chat=True, body=_upstream_body(req, forced),
         requests=[GenRequest(messages=messages,
                              **_sampling(req, limit if limit is not None else gw.limits.default_max_tokens))],
+        stream=bool(req.stream),
         include_usage=bool(req.stream_options and req.stream_options.include_usage),
     )
-    return await _run(gw, ticket, job, bool(req.stream))
+    return await gw.execute(ticket, job)
 
 
 @router.post("/v1/completions", response_model=Completion, responses=ERROR_RESPONSES,
@@ -86,9 +81,10 @@ async def completions(req: CompletionRequest, request: Request) -> Response:
         stream=bool(req.stream),
     )
     sampling = _sampling(req, limit or 0)
-    job = Job(
+    job = Generate(
         path="/completions", chat=False, body=_upstream_body(req, None),
         requests=[GenRequest(prompt=p, **sampling) for p in prompts],
+        stream=bool(req.stream),
         include_usage=bool(req.stream_options and req.stream_options.include_usage),
     )
-    return await _run(gw, ticket, job, bool(req.stream))
+    return await gw.execute(ticket, job)

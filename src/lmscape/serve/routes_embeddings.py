@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from lmscape.serve import accounting, shapes
-from lmscape.serve.gateway import Gateway, should_fall_back
+from lmscape.serve.config import Kind, Route
+from lmscape.serve.gateway import Gateway, Served, Ticket
 from lmscape.serve.schemas import ERROR_RESPONSES, EmbeddingList, EmbeddingRequest
 
 router = APIRouter()
@@ -28,6 +30,35 @@ def _encode(vector, fmt: str, dimensions: int | None):
     return v.tolist()
 
 
+@dataclass
+class Embed:
+    """The embeddings operation (see :meth:`Gateway.execute`)."""
+
+    request: EmbeddingRequest
+    texts: list[str]
+    kind: Kind = "embeddings"
+
+    async def via_upstream(self, gw: Gateway, ticket: Ticket, route: Route) -> Served:
+        body = self.request.model_dump(exclude_unset=True, exclude_none=True)
+        raw, parsed = await gw.upstream.call(route, "/embeddings", body)
+        usage = parsed.get("usage") or {}
+        return Served(shapes.json_response(raw),
+                      prompt_tokens=int(usage.get("prompt_tokens") or 0))
+
+    async def via_backend(self, gw: Gateway, ticket: Ticket, route: Route) -> Served:
+        assert gw.pool is not None
+        texts, req = self.texts, self.request
+        result = await gw.pool.call(route, lambda backend: backend.embed(texts))
+        prompt_tokens = result.usage.prompt_tokens or sum(max(1, len(t) // 4) for t in texts)
+        data = [{"object": "embedding", "index": j,
+                 "embedding": _encode(v, req.encoding_format, req.dimensions)}
+                for j, v in enumerate(result.vectors)]
+        return Served(shapes.json_response({
+            "object": "list", "data": data, "model": req.model,
+            "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+        }), prompt_tokens=prompt_tokens)
+
+
 @router.post("/v1/embeddings", response_model=EmbeddingList, responses=ERROR_RESPONSES,
              summary="Create embeddings for one text or a list of texts")
 async def embeddings(req: EmbeddingRequest, request: Request) -> Response:
@@ -38,28 +69,4 @@ async def embeddings(req: EmbeddingRequest, request: Request) -> Response:
         authorization=request.headers.get("authorization"),
         prompt_bound=accounting.prompt_token_bound(texts, 0), completion_bound=0,
     )
-    assert gw.pool is not None
-    for i, route in enumerate(ticket.chain):
-        try:
-            if route.backend == "openai":
-                body = req.model_dump(exclude_unset=True, exclude_none=True)
-                raw, parsed = await gw.upstream.call(route, "/embeddings", body)
-                usage = parsed.get("usage") or {}
-                gw.finish(ticket, served_by=route,
-                          prompt_tokens=int(usage.get("prompt_tokens") or 0))
-                return shapes.json_response(raw)
-            result = await gw.pool.call(route, lambda backend: backend.embed(texts))
-        except Exception as exc:  # noqa: BLE001
-            if should_fall_back(exc) and i + 1 < len(ticket.chain):
-                continue
-            raise gw.fail(ticket, exc) from None
-        prompt_tokens = result.usage.prompt_tokens or sum(max(1, len(t) // 4) for t in texts)
-        gw.finish(ticket, served_by=route, prompt_tokens=prompt_tokens)
-        data = [{"object": "embedding", "index": j,
-                 "embedding": _encode(v, req.encoding_format, req.dimensions)}
-                for j, v in enumerate(result.vectors)]
-        return shapes.json_response({
-            "object": "list", "data": data, "model": req.model,
-            "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
-        })
-    raise AssertionError("empty fallback chain")
+    return await gw.execute(ticket, Embed(req, texts))
