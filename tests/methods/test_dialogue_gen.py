@@ -14,8 +14,8 @@ pytestmark = pytest.mark.slow
 
 def test_next_turn_with_judge_is_scored(smollm, minilm):
     task = get_task("dialogue")
-    task.__dict__["encoder"] = minilm  # reuse the session's MiniLM for embed_sim
-    method = NextTurn(task, smollm, judge=smollm, max_tokens=24, judge_max_tokens=32)
+    method = NextTurn(task, smollm, judge=smollm, similarity=minilm, max_tokens=24,
+                      judge_max_tokens=32)
     items = list(task.items(limit=2))
     preds = method.predict(items)
     for item, p in zip(items, preds):
@@ -24,7 +24,16 @@ def test_next_turn_with_judge_is_scored(smollm, minilm):
         assert p.extra["judge"]["text"]
         s = task.score(item, p.output)
         assert 0 <= s["chrf"] <= 100 and -1 <= s["embed_sim"] <= 1
+        assert s["embed_sim"] == p.output["embed_sim"]  # computed by the system, not the task
     assert method.cache_params()["judge"] == smollm.model_id
+    assert method.cache_params()["similarity"] == minilm.model_id
+    assert method.models() == [smollm, smollm, minilm]  # closed with the system
+
+
+def test_similarity_can_be_switched_off(smollm):
+    method = NextTurn(get_task("dialogue"), smollm, similarity="none", max_tokens=4)
+    (pred,) = method.predict(list(get_task("dialogue").items(limit=1)))
+    assert "embed_sim" not in pred.output and method.cache_params()["similarity"] is None
 
 
 def test_reference_perplexity(gemma):

@@ -136,10 +136,9 @@ def release_memory() -> int:
 
 
 def close_system(system: Any) -> None:
-    model = getattr(getattr(system, "method", None), "model", None)
-    if model is not None:
-        with contextlib.suppress(Exception):  # closing must not hide the run's result
-            model.close()
+    """Close every model the system loaded (its own, a judge, a similarity encoder)."""
+    with contextlib.suppress(Exception):  # closing must not hide the run's result
+        system.close()
     release_memory()
 
 

@@ -30,6 +30,9 @@ class Method(ABC):
     name: ClassVar[str]
     needs_model: ClassVar[bool] = True
     preferred_batch_size: ClassVar[int] = 16
+    # Parameters naming further models (a judge, a similarity encoder): the registry
+    # loads a model id given for them, and closing the system closes them.
+    model_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, task: Task, model: Backend | None = None, **params: Any) -> None:
         self.task = task
@@ -39,6 +42,16 @@ class Method(ABC):
     def cache_params(self) -> dict[str, Any]:
         """Everything that changes outputs besides model, task version and item."""
         return dict(self.params)
+
+    def models(self) -> list[Backend]:
+        """Every model this method uses: its own, then those of ``model_params``."""
+        extra = [self.params.get(name) for name in self.model_params]
+        return [m for m in (self.model, *extra) if isinstance(m, Backend)]
+
+    def close(self) -> None:
+        """Close every model the method uses (safe to call twice)."""
+        for model in self.models():
+            model.close()
 
     def fit(self, train_items: list[Item]) -> None:
         """Train whatever the method trains (a classifier head); default: nothing."""

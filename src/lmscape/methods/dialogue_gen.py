@@ -2,10 +2,14 @@
 
 ``next-turn`` (any chat model): the context becomes alternating user/assistant messages
 ending with the partner's turn (the task's system prompt first); the model's greedy
-reply is the output ``{"reply": ...}``. With ``judge=`` (a Backend; the registry turns a
-model id into one; ``judge_max_tokens`` bounds its explanation, default 512) each
-reply is also graded 1-10 with MT-Bench's ``single-v1`` prompt, the question being the
-transcript. On ``mt-bench`` the model answers both questions in
+reply is the output ``{"reply": ...}``. On ``dialogue`` the reply's embedding
+similarity to the human reference is computed here too, with the ``similarity=``
+encoder (default: the task's ``similarity_model``, all-MiniLM-L6-v2; ``similarity=none``
+skips it), as ``{"embed_sim": cosine}``: it is a step of the system, so the runner
+measures its time and closes the encoder with the system. With ``judge=`` (a Backend;
+the registry turns a model id into one; ``judge_max_tokens`` bounds its explanation,
+default 512) each reply is also graded 1-10 with MT-Bench's ``single-v1`` prompt, the
+question being the transcript. On ``mt-bench`` the model answers both questions in
 turn (the second with the first exchange in context) and a judge is required.
 
 ``reference-perplexity`` (models with loglikelihood): the log-probability of the human
@@ -22,6 +26,7 @@ from lmscape.errors import ConfigError
 from lmscape.methods._util import need_model, sum_usage
 from lmscape.methods.base import Method, Prediction
 from lmscape.methods.judge import JUDGE_MAX_TOKENS, Job, Judge
+from lmscape.metrics.text import rowwise_cosine
 from lmscape.tasks.base import Item
 from lmscape.tasks.dialogue import to_messages
 
@@ -31,10 +36,20 @@ class NextTurn(Method):
 
     name = "next-turn"
     preferred_batch_size = 8
+    model_params = ("judge", "similarity")
 
     def __init__(self, task, model=None, **params: Any) -> None:
+        if task.name == "dialogue" and "similarity" not in params:
+            params["similarity"] = task.options.get("similarity_model")
+        if str(params.get("similarity")).lower() in ("none", "", "false"):
+            params["similarity"] = None
         super().__init__(task, model, **params)
         self.max_tokens = int(params.get("max_tokens", task.prompts.get("max_tokens", 64)))
+        similarity = params.get("similarity")
+        if similarity is not None and not isinstance(similarity, Backend):
+            raise ConfigError("similarity= must be a loaded backend here",
+                              hint="pass similarity=MODEL_ID to build_system, which loads it")
+        self.similarity: Backend | None = similarity
         judge = params.get("judge")
         if judge is not None and not isinstance(judge, Backend):
             raise ConfigError("judge= must be a loaded backend here",
@@ -50,7 +65,8 @@ class NextTurn(Method):
     def cache_params(self) -> dict[str, Any]:
         return {"max_tokens": self.max_tokens,
                 "judge": self.judge.model_id if self.judge else None,
-                "judge_max_tokens": self.judge_max_tokens if self.judge else None}
+                "judge_max_tokens": self.judge_max_tokens if self.judge else None,
+                "similarity": self.similarity.model_id if self.similarity else None}
 
     def _ask(self, conversations: list[list[str]]) -> list:
         system = self.task.prompts.get("system")
@@ -67,6 +83,9 @@ class NextTurn(Method):
         results = self._ask([list(it.meta["turns"]) for it in items])
         replies = [r.text.strip() for r in results]
         outputs: list[dict[str, Any]] = [{"reply": reply} for reply in replies]
+        if self.similarity is not None:
+            for out, sim in zip(outputs, self._similarities(items, replies), strict=True):
+                out["embed_sim"] = sim
         extras: list[dict[str, Any]] = [{} for _ in items]
         if self.judge is not None:
             question = self.task.prompts["judge_question"]
@@ -79,6 +98,14 @@ class NextTurn(Method):
                 extra["judge"] = {"model": self.judge.model_id, "text": v.text}
         return [Prediction(output=o, usage=r.usage, timings=r.timings, extra=e)
                 for o, r, e in zip(outputs, results, extras, strict=True)]
+
+    def _similarities(self, items: list[Item], replies: list[str]) -> list[float]:
+        """Cosine of each reply's embedding with its reference's, in one batch."""
+        assert self.similarity is not None
+        texts = [reply or " " for reply in replies] + [str(it.reference) for it in items]
+        vectors = self.similarity.embed(texts).vectors
+        n = len(items)
+        return [float(v) for v in rowwise_cosine(vectors[:n], vectors[n:])]
 
     def _predict_mt_bench(self, items: list[Item]) -> list[Prediction]:
         first = self._ask([[it.meta["turns"][0]] for it in items])

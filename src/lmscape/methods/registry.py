@@ -91,8 +91,7 @@ class System:
         return self.method.model
 
     def close(self) -> None:
-        if self.method.model is not None:
-            self.method.model.close()
+        self.method.close()
 
 
 def list_methods(task: Task | str | None = None) -> list[str]:
@@ -139,8 +138,9 @@ def build_system(spec: str, task: Task, *, backend: Backend | None = None,
     """Build the system named ``spec`` for ``task``.
 
     ``backend`` reuses an already loaded model (it must be the spec's model).
-    ``params`` go to the method (``k=8``, ``top_n=5``, ``judge="gpt-4o"`` …); a
-    ``judge`` given as a model id is loaded here.
+    ``params`` go to the method (``k=8``, ``top_n=5``, ``judge="gpt-4o"`` …); a model
+    id given for one of the method's ``model_params`` (``judge``, ``similarity``) is
+    loaded here, and closed with the system.
     """
     model_id, method = parse_spec(spec)
     cls = method_class(method, task)
@@ -153,8 +153,9 @@ def build_system(spec: str, task: Task, *, backend: Backend | None = None,
     if not cls.needs_model and model_id is not None:
         raise ConfigError(f"method {method!r} uses no model",
                           hint=f"name the system just {method!r}")
-    if isinstance(params.get("judge"), str):
-        params["judge"] = _load_model(params["judge"])
+    for name in cls.model_params:
+        if isinstance(params.get(name), str):
+            params[name] = _load_model(params[name])
     model = None
     if model_id is not None:
         model = backend if backend is not None else _load_model(model_id)

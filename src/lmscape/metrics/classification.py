@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lmscape.metrics.aggregate import Metric
 from lmscape.metrics.bootstrap import N_RESAMPLES, SEED, bootstrap_ci, mean_ci
-from lmscape.tasks.base import Metric
 
 
 def accuracy(gold: Sequence[str], pred: Sequence[str | None]) -> float:

@@ -1,5 +1,8 @@
 """The task contract: versioned data + scoring.
 
+``Metric`` (an aggregate with its interval) lives in :mod:`lmscape.metrics.aggregate`
+and is re-exported here for task code.
+
 A task is a data-only definition (a YAML file beside this one: splits, prompt
 templates, label set, metric names, ``version``) plus Python scoring code. The version
 is stored with every result, so changing a prompt or metric means bumping it.
@@ -11,6 +14,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from lmscape.metrics.aggregate import Metric
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,19 +30,6 @@ class Item:
     text: str
     reference: Any = None
     meta: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(kw_only=True)
-class Metric:
-    """An aggregate value with an optional 95% interval."""
-
-    value: float
-    low: float | None = None
-    high: float | None = None
-    n: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "low": self.low, "high": self.high, "n": self.n}
 
 
 class Task(ABC):

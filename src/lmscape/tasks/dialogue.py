@@ -6,9 +6,9 @@ transcript. A method's output is either the reply text or a dict with any of
 ``reply``, ``ref_logprob`` + ``ref_tokens`` (reference perplexity), ``judge_score``.
 
 Per item (whatever the output has): ``chrf`` (sentence chrF, 0-100), ``embed_sim``
-(cosine of the reply's and the reference's embeddings from the task's
-``similarity_model``, default all-MiniLM-L6-v2; set it to ``None`` to skip),
-``ref_logprob``/``ref_tokens``, ``judge_score`` (1-10).
+(cosine of the reply's and the reference's embeddings, computed by the system with the
+encoder named by the task's ``similarity_model`` option, default all-MiniLM-L6-v2: a
+task never loads a model), ``ref_logprob``/``ref_tokens``, ``judge_score`` (1-10).
 Aggregate: means with 95% bootstrap intervals; ``perplexity`` is the corpus perplexity
 exp(-Σ logprob / Σ tokens) of the human references (lower is better), its interval
 bootstrapped over items.
@@ -28,9 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from lmscape.backends.base import Message
 from lmscape.metrics.bootstrap import bootstrap_ci, mean_ci
-from lmscape.metrics.text import chrf, cosine, perplexity
+from lmscape.metrics.text import chrf, perplexity
 from lmscape.tasks.base import Item, Metric
 from lmscape.tasks.definition import DATA_DIR, DefinedTask
 from lmscape.tasks.loading import Record, require_column
@@ -56,9 +55,9 @@ def context_roles(n_turns: int) -> list[str]:
     return ["user" if (n_turns - 1 - i) % 2 == 0 else "assistant" for i in range(n_turns)]
 
 
-def to_messages(turns: list[str], system: str | None = None) -> list[Message]:
+def to_messages(turns: list[str], system: str | None = None) -> list[dict[str, str]]:
     """Chat messages for a context: the model speaks as the assistant next."""
-    messages: list[Message] = [{"role": "system", "content": system}] if system else []
+    messages: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
     for role, text in zip(context_roles(len(turns)), turns, strict=True):
         messages.append({"role": role, "content": text})
     return messages
@@ -102,25 +101,14 @@ class DialogueTask(DefinedTask):
         return Item(id=self.item_id(record, id_col), text=self.render(turns, reply_prompt=False),
                     reference=reference, meta={"turns": turns})
 
-    @cached_property
-    def encoder(self):
-        """The backend used for ``embed_sim`` (None when disabled)."""
-        model_id = self.options.get("similarity_model")
-        if not model_id:
-            return None
-        import lmscape
-
-        return lmscape.get_model(str(model_id))
-
     def score(self, item: Item, output: Any) -> dict[str, float]:
         out = output_fields(output)
         scores: dict[str, float] = {}
         reply = out.get("reply")
         if isinstance(reply, str):
             scores["chrf"] = chrf(reply, item.reference)
-            if self.encoder is not None:
-                vectors = self.encoder.embed([reply or " ", item.reference]).vectors
-                scores["embed_sim"] = cosine(vectors[0], vectors[1])
+        if out.get("embed_sim") is not None:
+            scores["embed_sim"] = float(out["embed_sim"])
         if out.get("ref_logprob") is not None:
             scores["ref_logprob"] = float(out["ref_logprob"])
             scores["ref_tokens"] = float(out["ref_tokens"])
