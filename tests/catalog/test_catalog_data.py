@@ -130,6 +130,75 @@ def test_open_model_facts_from_the_issue(cat):
         assert cat.get(small).size_class == "small"
 
 
+# The systems issue 9 names: the current small and cheap closed tiers, the open-weight
+# families and two small encoders.
+ISSUE_9_IDS = [
+    "gpt-4o-mini",
+    "claude-3-haiku",
+    "claude-3.5-haiku",
+    "gemini-1.5-flash",
+    "llama-3.1-8b",
+    "llama-3.1-70b",
+    "mistral-7b-instruct",
+    "mixtral-8x7b-instruct",
+    *(f"qwen2.5-{size}-instruct" for size in ("0.5b", "1.5b", "3b", "7b", "14b", "32b", "72b")),
+    "phi-3-mini",
+    "roberta-base",
+    "deberta-v3-small",
+]
+
+
+def test_catalog_covers_the_systems_people_choose_between(cat):
+    assert len(cat) >= 50
+    for model_id in ISSUE_9_IDS:
+        entry = cat.get(model_id)
+        if entry.access == "open-weight":
+            assert entry.run is not None and entry.arch is not None, model_id
+    assert cat.get("mistral-7b").id == "mistral-7b-instruct"
+    assert cat.get("Qwen/Qwen2.5-7B-Instruct").id == "qwen2.5-7b-instruct"
+
+
+@pytest.mark.parametrize(
+    ("model_id", "price_in", "price_out", "backend", "remote"),
+    [
+        ("gpt-4o-mini", 0.15, 0.60, "openai", "gpt-4o-mini-2024-07-18"),
+        ("gpt-4.1-nano", 0.10, 0.40, "openai", "gpt-4.1-nano"),
+        ("claude-3-haiku", 0.25, 1.25, "anthropic", "claude-3-haiku-20240307"),
+        ("claude-3.5-haiku", 0.80, 4.00, "anthropic", "claude-3-5-haiku-20241022"),
+        ("gemini-1.5-flash", 0.075, 0.30, "google", "gemini-1.5-flash"),
+    ],
+)
+def test_cheap_closed_tiers_have_list_prices(cat, model_id, price_in, price_out, backend, remote):
+    entry = cat.get(model_id)
+    assert (entry.price.input_per_mtok, entry.price.output_per_mtok) == (price_in, price_out)
+    assert entry.price.source.startswith("https://")
+    assert (entry.run.backend, entry.run.model) == (backend, remote)
+    assert cat.find_by_remote_name(remote).id == model_id
+
+
+def test_open_family_facts_from_their_cards(cat):
+    sizes = {
+        "0.5b": (490_000_000, 24, 14, 2),
+        "7b": (7_610_000_000, 28, 28, 4),
+        "72b": (72_700_000_000, 80, 64, 8),
+    }
+    for size, (params, layers, heads, kv) in sizes.items():
+        qwen = cat.get(f"qwen2.5-{size}-instruct")
+        assert qwen.params == params
+        assert (qwen.arch.layers, qwen.arch.attention_heads, qwen.arch.kv_heads) == (
+            layers,
+            heads,
+            kv,
+        )
+    assert cat.get("qwen2.5-3b-instruct").licence == "Qwen Research License"
+    assert cat.get("qwen2.5-14b-instruct").licence == "Apache-2.0"
+    assert cat.get("llama-3.1-8b").score("mmlu").value == 0.694
+    assert cat.get("llama-3.2-1b").arch.effective_head_dim == 64
+    assert cat.get("mixtral-8x7b-instruct").score("mt-bench").value == 8.30
+    assert cat.get("deberta-v3-small").params == 143_000_000
+    assert cat.get("roberta-base").arch.kind == "encoder"
+
+
 def test_retired_models_keep_their_last_price(cat):
     claude2 = cat.get("claude-2")
     assert claude2.retired == dt.date(2025, 7, 21) and claude2.price is not None

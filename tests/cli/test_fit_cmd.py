@@ -93,3 +93,25 @@ def test_user_errors_exit_2_with_one_line(app, args, words):
     assert result.exit_code == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and words in lines[0]
+
+
+def test_prices_per_hour_come_from_the_hardware_catalog(app, tmp_path):
+    out = " ".join(
+        run(app, "fit", "llama-3.1-405b", "-p", "fp16", "--gpu", "h100-80gb").stdout.split()
+    )
+    assert "int8 -> 8x-h100 (640.00 GB) $31.92/h Lambda" in out  # 8 GPUs x $3.99
+    assert "on-demand list prices from the hardware catalog" in out
+    data = json.loads(run(app, "fit", "qwen2.5-7b", "--gpu", "h100-80gb", "--json").stdout)
+    assert data["fits"] is True
+    price = data["prices"]["h100-80gb"]
+    assert (price["usd_per_hour"], price["provider"]) == (3.49, "RunPod")
+    assert price["source"] == "https://www.runpod.io/pricing"
+    override = tmp_path / "prices.yaml"
+    override.write_text(
+        "version: 1\nhardware:\n  - id: h100-80gb\n    price: {usd_per_device_hour: 1.5, "
+        "provider: Own rack, offer: amortised, source: internal cost sheet 2026, as_of: 2026-11-01}\n",
+        encoding="utf-8",
+    )
+    result = run(app, "fit", "qwen2.5-7b", "--gpu", "h100-80gb", "--catalog", str(override))
+    assert result.exit_code == 0, result.output
+    assert "$1.50/h Own rack" in " ".join(result.stdout.split())

@@ -70,7 +70,7 @@ def test_narrow_table_keeps_prices(app, monkeypatch):
 
 def test_json_and_filters(app):
     every = json.loads(run(app, "models", "--json").stdout)
-    assert len(every) >= 17
+    assert len(every) >= 50
     closed = json.loads(run(app, "models", "--access", "closed", "--json").stdout)
     assert closed and {m["access"] for m in closed} == {"closed"}
     small = json.loads(run(app, "models", "--max-params", "1B", "--json").stdout)

@@ -6,6 +6,7 @@ hardware fit.
     cat = load_catalog()                  # built-in + $LMSCAPE_HOME/catalog.yaml
     entry = cat.get("gpt-4o")             # by id or alias
     entry.price.input_per_mtok, entry.price.source
+    cat.hardware("h100-80gb").usd_per_hour   # on-demand hosting price, with its source
 
 Importing this package is cheap: PyYAML and pydantic only.
 """
@@ -20,10 +21,13 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "Arch": "schema",
     "Fact": "schema",
+    "HardwareEntry": "schema",
+    "HostingPrice": "schema",
     "ModelEntry": "schema",
     "Price": "schema",
     "RunSpec": "schema",
     "Score": "schema",
+    "Throughput": "schema",
     "Catalog": "queries",
     "format_count": "queries",
     "parse_count": "queries",
@@ -35,10 +39,13 @@ __all__ = [
     "Arch",
     "Catalog",
     "Fact",
+    "HardwareEntry",
+    "HostingPrice",
     "ModelEntry",
     "Price",
     "RunSpec",
     "Score",
+    "Throughput",
     "clear_cache",
     "format_count",
     "load_catalog",
@@ -49,7 +56,17 @@ __all__ = [
 if TYPE_CHECKING:
     from lmscape.catalog.loader import clear_cache, load_catalog, parse_file
     from lmscape.catalog.queries import Catalog, format_count, parse_count
-    from lmscape.catalog.schema import Arch, Fact, ModelEntry, Price, RunSpec, Score
+    from lmscape.catalog.schema import (
+        Arch,
+        Fact,
+        HardwareEntry,
+        HostingPrice,
+        ModelEntry,
+        Price,
+        RunSpec,
+        Score,
+        Throughput,
+    )
 
 
 def __getattr__(name: str) -> Any:

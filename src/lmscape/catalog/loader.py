@@ -1,6 +1,7 @@
-"""Read catalog YAML files: the built-in ``models.yaml``, then the user's
-``$LMSCAPE_HOME/catalog.yaml``, then any ``--catalog`` files, in that order. An entry
-whose id already exists replaces it whole.
+"""Read catalog YAML files: the built-in ``models.yaml`` and ``hardware.yaml``, then the
+user's ``$LMSCAPE_HOME/catalog.yaml``, then any ``--catalog`` files, in that order. Each
+file may hold ``models:`` and ``hardware:`` lists; an entry whose id already exists in
+its list replaces it whole.
 
 A malformed file raises :class:`~lmscape.errors.CatalogError` naming the file, the
 entry and the field (YAML syntax errors: the file and line).
@@ -19,7 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from lmscape.catalog.queries import Catalog
-from lmscape.catalog.schema import CatalogFile, ModelEntry
+from lmscape.catalog.schema import CatalogFile, HardwareEntry, ModelEntry
 from lmscape.errors import CatalogError
 
 BUILTIN = "built-in"
@@ -35,6 +36,11 @@ _MESSAGES = {
 def builtin_path() -> Path:
     """The ``models.yaml`` shipped inside the package."""
     return Path(str(files("lmscape.catalog").joinpath("models.yaml")))
+
+
+def builtin_hardware_path() -> Path:
+    """The ``hardware.yaml`` (hosting prices, reported throughput) shipped in the package."""
+    return Path(str(files("lmscape.catalog").joinpath("hardware.yaml")))
 
 
 def _read_yaml(path: Path, label: str) -> Any:
@@ -68,7 +74,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
-        elif part not in ("int", "float", "date", "str", "function-after[_check_source(), str]"):
+        elif part not in ("int", "float", "date", "str") and not str(part).startswith("function-"):
             parts.append(str(part))
     return ".".join(parts)
 
@@ -91,37 +97,55 @@ def _validation_error(exc: ValidationError, label: str, entry: str | None) -> Ca
     )
 
 
-def parse_file(path: str | Path, *, label: str | None = None) -> list[ModelEntry]:
-    """Validate one catalog file and return its entries (each remembers its origin)."""
-    path = Path(path).expanduser()
-    label = label or str(path)
-    data = _read_yaml(path, label)
-    if data is None:
-        data = {"models": []}
-    if not isinstance(data, dict):
-        raise CatalogError(
-            "the top level must be a mapping with a `models:` list", file=label, hint=SCHEMA_HINT
-        )
-    try:
-        doc = CatalogFile.model_validate(data)
-    except ValidationError as exc:
-        raise _validation_error(exc, label, None) from None
-    entries: list[ModelEntry] = []
+def _validate_list(raw_entries, model, label: str, what: str) -> list:
+    entries: list = []
     seen: set[str] = set()
-    for index, raw in enumerate(doc.models):
-        name = str(raw.get("id") or f"#{index + 1}")
+    for index, raw in enumerate(raw_entries):
+        name = str(raw.get("id") or f"#{index + 1}") if isinstance(raw, dict) else f"#{index + 1}"
         try:
-            entry = ModelEntry.model_validate(raw)
+            entry = model.model_validate(raw)
         except ValidationError as exc:
             raise _validation_error(exc, label, name) from None
         if entry.id in seen:
             raise CatalogError(
-                "the same id appears twice in this file", file=label, entry=entry.id, field="id"
+                f"the same id appears twice in this file's {what} list",
+                file=label,
+                entry=entry.id,
+                field="id",
             )
         seen.add(entry.id)
         entry._origin = label
         entries.append(entry)
     return entries
+
+
+def parse_catalog_file(
+    path: str | Path, *, label: str | None = None
+) -> tuple[list[ModelEntry], list[HardwareEntry]]:
+    """Validate one catalog file; return its model and hardware entries (with origin)."""
+    path = Path(path).expanduser()
+    label = label or str(path)
+    data = _read_yaml(path, label)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise CatalogError(
+            "the top level must be a mapping with a `models:` (or `hardware:`) list",
+            file=label,
+            hint=SCHEMA_HINT,
+        )
+    try:
+        doc = CatalogFile.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_error(exc, label, None) from None
+    models = _validate_list(doc.models, ModelEntry, label, "models")
+    hardware = _validate_list(doc.hardware, HardwareEntry, label, "hardware")
+    return models, hardware
+
+
+def parse_file(path: str | Path, *, label: str | None = None) -> list[ModelEntry]:
+    """Validate one catalog file and return its model entries (each remembers its origin)."""
+    return parse_catalog_file(path, label=label)[0]
 
 
 def _check_aliases(entries: list[ModelEntry]) -> None:
@@ -159,25 +183,53 @@ def _stamp(path: Path) -> int:
         return -1
 
 
+def _check_throughput_models(hardware: list[HardwareEntry], models: dict[str, ModelEntry]) -> None:
+    for entry in hardware:
+        for index, fact in enumerate(entry.throughput):
+            if fact.model not in models:
+                close = difflib.get_close_matches(fact.model, list(models), n=1)
+                raise CatalogError(
+                    f"unknown model {fact.model!r}"
+                    + (f" (did you mean {close[0]!r}?)" if close else ""),
+                    file=entry.origin,
+                    entry=entry.id,
+                    field=f"throughput[{index}].model",
+                    hint="name a catalog model id (`lmscape models` lists them)",
+                )
+
+
+_BUILTIN_FILES = 2  # models.yaml, hardware.yaml
+
+
 @lru_cache(maxsize=32)
 def _load(key: tuple[tuple[str, int], ...]) -> Catalog:
     merged: dict[str, ModelEntry] = {}
+    merged_hw: dict[str, HardwareEntry] = {}
     for index, (name, stamp) in enumerate(key):
-        if index == 1 and stamp == -1:
+        if index == _BUILTIN_FILES and stamp == -1:
             continue  # no user catalog in $LMSCAPE_HOME
-        path = Path(name)
-        label = BUILTIN if index == 0 else name
-        for entry in parse_file(path, label=label):
+        label = BUILTIN if index < _BUILTIN_FILES else name
+        models, hardware = parse_catalog_file(Path(name), label=label)
+        for entry in models:
             merged[entry.id] = entry  # an override keeps the position of the entry it replaces
+        for hw in hardware:
+            merged_hw[hw.id] = hw
     entries = list(merged.values())
     _check_aliases(entries)
-    return Catalog(entries)
+    _check_throughput_models(list(merged_hw.values()), merged)
+    return Catalog(entries, merged_hw.values())
 
 
 def load_catalog(extra_files: list[str | Path] | tuple[str | Path, ...] = ()) -> Catalog:
-    """The built-in catalog, extended by ``$LMSCAPE_HOME/catalog.yaml`` (if present) and
-    ``extra_files`` in order. Cached per arguments and file modification times."""
-    paths = [builtin_path(), _user_catalog(), *(Path(p).expanduser() for p in extra_files)]
+    """The built-in catalog (models and hardware), extended by
+    ``$LMSCAPE_HOME/catalog.yaml`` (if present) and ``extra_files`` in order. Cached per
+    arguments and file modification times."""
+    paths = [
+        builtin_path(),
+        builtin_hardware_path(),
+        _user_catalog(),
+        *(Path(p).expanduser() for p in extra_files),
+    ]
     key = tuple((str(p.resolve()) if p.exists() else str(p), _stamp(p)) for p in paths)
     return _load(key)
 

@@ -1,12 +1,13 @@
 """The loaded catalog and the questions asked of it: by id or alias, by provider
-model name, and filters (access, parameter budget, runs offline here)."""
+model name, filters (access, parameter budget, runs offline here), and the hosting
+facts of each hardware configuration (price per hour, reported throughput)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
 
-from lmscape.catalog.schema import ModelEntry
+from lmscape.catalog.schema import HardwareEntry, ModelEntry, Throughput
 from lmscape.errors import ConfigError, NotFoundError
 
 _SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
@@ -39,12 +40,16 @@ def format_count(n: int | None) -> str:
 
 
 class Catalog:
-    """An ordered set of :class:`ModelEntry`, looked up by id or alias."""
+    """An ordered set of :class:`ModelEntry`, looked up by id or alias, plus the
+    :class:`HardwareEntry` of each priced hardware configuration."""
 
-    def __init__(self, entries: Iterable[ModelEntry]) -> None:
+    def __init__(
+        self, entries: Iterable[ModelEntry], hardware: Iterable[HardwareEntry] = ()
+    ) -> None:
         self._entries: dict[str, ModelEntry] = {}
         for entry in entries:
             self._entries[entry.id] = entry
+        self._hardware: dict[str, HardwareEntry] = {h.id: h for h in hardware}
         self._aliases: dict[str, str] = {}
         for entry in self._entries.values():
             for alias in entry.aliases:
@@ -116,3 +121,27 @@ class Catalog:
                 continue
             out.append(entry)
         return out
+
+    # --- hardware ---------------------------------------------------------------------
+    def hardware_entries(self) -> list[HardwareEntry]:
+        """Every hardware entry, in catalog order."""
+        return list(self._hardware.values())
+
+    def hardware(self, name: str) -> HardwareEntry:
+        """Hosting facts for a ``fit`` hardware name (``h100-80gb``, ``8x-h100``, ``cpu``)."""
+        key = name.strip().lower()
+        if key in self._hardware:
+            return self._hardware[key]
+        from lmscape.catalog.schema import hardware_names
+
+        raise NotFoundError(
+            "hardware",
+            name,
+            list(self._hardware) or hardware_names(),
+            hint="priced hardware: " + ", ".join(self._hardware),
+        )
+
+    def reported_throughput(self, model_id: str) -> list[tuple[HardwareEntry, Throughput]]:
+        """(hardware, Throughput) for every published throughput of ``model_id``."""
+        resolved = self.get(model_id).id
+        return [(h, t) for h in self._hardware.values() for t in h.throughput_for(resolved)]

@@ -15,6 +15,9 @@ Conventions
 - Benchmarks are lowercase dataset ids: ``mmlu``, ``sst2``, ``glue``, ``hellaswag``...
 - ``arch`` holds the facts the memory estimate needs (layers, KV heads, head dim);
   they come from the model's ``config.json`` or paper, named in ``arch.source``.
+- Hardware entries (``hardware:`` lists) price the configurations ``lmscape fit`` knows:
+  ``HostingPrice`` is USD per device-hour on demand, ``Throughput`` a published
+  (*reported*) serving rate. Device counts and memory stay in ``catalog/hardware.py``.
 """
 
 from __future__ import annotations
@@ -194,8 +197,120 @@ class ModelEntry(_Strict):
         return next((s for s in self.scores if s.benchmark == benchmark.lower()), None)
 
 
+HOST_HARDWARE = "cpu"
+
+
+def hardware_names() -> list[str]:
+    """The hardware names the catalog prices: the ``fit`` accelerators, then ``cpu``."""
+    from lmscape.catalog.hardware import ACCELERATORS
+
+    return [*ACCELERATORS, HOST_HARDWARE]
+
+
+class HostingPrice(_Sourced):
+    """An on-demand list price in USD per device-hour (per GPU; per VM for ``cpu``).
+
+    A configuration of N devices costs N device-hours per hour; ``offer`` names the
+    product as the provider lists it.
+    """
+
+    usd_per_device_hour: float = Field(gt=0)
+    provider: str = Field(min_length=1)
+    offer: str = Field(min_length=1)
+    note: str | None = None
+
+
+class Throughput(_Sourced):
+    """A published serving throughput: *reported*, never mixed with what lmscape measures.
+
+    ``model`` is a catalog model id; ``input_tokens``/``output_tokens`` are the request
+    shape the source measured (its input and output sequence lengths).
+    """
+
+    model: str = Field(min_length=1)
+    output_tokens_per_s: float = Field(gt=0)
+    precision: str
+    engine: str = Field(min_length=1)
+    setting: str = Field(min_length=1)
+    input_tokens: int | None = Field(None, gt=0)
+    output_tokens: int | None = Field(None, gt=0)
+    note: str | None = None
+
+    @field_validator("precision")
+    @classmethod
+    def _known_precision(cls, value: str) -> str:
+        from lmscape.catalog.hardware import PRECISION_BYTES
+
+        if value not in PRECISION_BYTES:
+            raise ValueError("precision must be one of " + ", ".join(PRECISION_BYTES))
+        return value
+
+
+class HardwareEntry(_Strict):
+    """Hosting facts for one hardware configuration ``lmscape fit`` knows.
+
+    The configuration itself (device count, memory per device) lives in
+    ``catalog/hardware.py`` (``ACCELERATORS``); an entry adds what it costs and what
+    published serving throughput it reached. ``cpu`` is a CPU-only virtual machine.
+    """
+
+    id: str
+    name: str | None = None
+    price: HostingPrice | None = None
+    throughput: list[Throughput] = Field(default_factory=list)
+    notes: str | None = None
+
+    _origin: str = PrivateAttr(default="built-in")
+
+    @field_validator("id")
+    @classmethod
+    def _known_hardware(cls, value: str) -> str:
+        value = value.strip().lower()
+        names = hardware_names()
+        if value not in names:
+            raise ValueError("unknown hardware name; use one of " + ", ".join(names))
+        return value
+
+    @property
+    def origin(self) -> str:
+        """Which file this entry came from ("built-in" or a path)."""
+        return self._origin
+
+    @property
+    def accelerator(self):  # -> Accelerator | None (kept untyped: hardware imports lazily)
+        """The ``fit`` configuration (count and memory); None for ``cpu``."""
+        from lmscape.catalog.hardware import ACCELERATORS
+
+        return ACCELERATORS.get(self.id)
+
+    @property
+    def devices(self) -> int:
+        """Devices the configuration rents: GPUs, or 1 VM for ``cpu``."""
+        acc = self.accelerator
+        return acc.count if acc is not None else 1
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        acc = self.accelerator
+        return acc.label if acc is not None else "CPU-only virtual machine"
+
+    @property
+    def usd_per_hour(self) -> float | None:
+        """On-demand USD per hour for the whole configuration (None if not priced)."""
+        if self.price is None:
+            return None
+        return self.price.usd_per_device_hour * self.devices
+
+    def throughput_for(self, model_id: str) -> list[Throughput]:
+        """Published throughputs of catalog model ``model_id`` on this configuration."""
+        return [t for t in self.throughput if t.model == model_id]
+
+
 class CatalogFile(_Strict):
-    """The top level of a catalog YAML file."""
+    """The top level of a catalog YAML file: ``models`` and/or ``hardware``."""
 
     version: Literal[1] = 1
-    models: list[dict[str, Any]]
+    models: list[dict[str, Any]] = Field(default_factory=list)
+    hardware: list[dict[str, Any]] = Field(default_factory=list)

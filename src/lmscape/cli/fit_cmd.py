@@ -27,6 +27,7 @@ total    = weights + KV cache + overhead
 Accelerators (--gpu): {", ".join(ACCELERATORS)}.
 Multi-GPU configs count their memory together (tensor parallel).
 Without --gpu the target is this machine's available RAM (psutil).
+On-demand prices per hour come from the catalog's hardware entries, with their source.
 Details: docs/catalog.md."""
 
 
@@ -36,6 +37,23 @@ def _gb(n: float) -> str:
 
 
 REFERENCE_GPU = "h100-80gb"
+
+
+def _hosting(cat, name: str):
+    """The catalog's priced hardware entry for ``name``, or None."""
+    from lmscape.errors import NotFoundError
+
+    try:
+        hw = cat.hardware(name)
+    except NotFoundError:
+        return None
+    return hw if hw.usd_per_hour is not None else None
+
+
+def _price_text(hw) -> str:
+    if hw is None:
+        return ""
+    return f"  ${hw.usd_per_hour:,.2f}/h {hw.price.provider}"
 
 
 def fit(
@@ -65,12 +83,18 @@ def fit(
         suggest,
     )
 
-    entry = load_catalog(list(catalog or ())).get(model_id)
+    cat = load_catalog(list(catalog or ()))
+    entry = cat.get(model_id)
     target = get_target(gpu)
     est = estimate_memory(entry, precision, context, batch)
     ok = fits(est, target)
     options = suggest(entry, est.context, batch)
     here = precisions_that_fit(entry, target, est.context, batch)
+    priced = {
+        name: hw
+        for name in dict.fromkeys([target.name, *(a.name for a, _ in options)])
+        if (hw := _hosting(cat, name)) is not None
+    }
     if as_json:
         typer.echo(
             json.dumps(
@@ -88,6 +112,17 @@ def fit(
                         {"target": a.name, "precision": p, "total_gb": a.total_gb}
                         for a, p in options
                     ],
+                    "prices": {
+                        name: {
+                            "usd_per_hour": hw.usd_per_hour,
+                            "usd_per_device_hour": hw.price.usd_per_device_hour,
+                            "provider": hw.price.provider,
+                            "offer": hw.price.offer,
+                            "source": hw.price.source,
+                            "as_of": str(hw.price.as_of),
+                        }
+                        for name, hw in priced.items()
+                    },
                 },
                 indent=2,
             )
@@ -101,7 +136,7 @@ def fit(
     console.print(est.formula, highlight=False)
     for note in est.notes:
         console.print(f"note: {note}", style="yellow")
-    where = f"{target.label} ({_gb(target.total_bytes)})"
+    where = f"{target.label} ({_gb(target.total_bytes)})" + _price_text(priced.get(target.name))
     if gpu is None:
         # The usual first question beside "this machine": one data-centre GPU.
         ref = get_target(REFERENCE_GPU)
@@ -118,9 +153,19 @@ def fit(
         if options:
             console.print("would fit (smallest listed config per precision):")
             for acc, prec in options:
-                console.print(f"  {prec:5} -> {acc.name} ({acc.label}, {_gb(acc.total_bytes)})")
+                console.print(
+                    f"  {prec:5} -> {acc.name} ({_gb(acc.total_bytes)})"
+                    + _price_text(priced.get(acc.name))
+                )
         else:
             console.print("no listed accelerator config fits, even at q4")
+    if priced:
+        dates = ", ".join(sorted({str(hw.price.as_of) for hw in priced.values()}))
+        console.print(
+            f"$/h: on-demand list prices from the hardware catalog (as of {dates}); "
+            "sources in docs/catalog.md, override them in $LMSCAPE_HOME/catalog.yaml",
+            style="dim",
+        )
 
 
 def register(app: typer.Typer) -> None:
