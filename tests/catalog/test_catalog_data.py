@@ -173,7 +173,8 @@ def test_cheap_closed_tiers_have_list_prices(cat, model_id, price_in, price_out,
     assert (entry.price.input_per_mtok, entry.price.output_per_mtok) == (price_in, price_out)
     assert entry.price.source.startswith("https://")
     assert (entry.run.backend, entry.run.model) == (backend, remote)
-    assert cat.find_by_remote_name(remote).id == model_id
+    assert cat.find_by_recipe(backend, remote).id == model_id
+    assert resolve(f"{backend}:{remote}").price == resolve(model_id).price
 
 
 def test_open_family_facts_from_their_cards(cat):
