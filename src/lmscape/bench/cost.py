@@ -47,10 +47,12 @@ class CostModel:
         is_local = model is None or bool(getattr(model, "is_local", True))
         price, runs_here = None, is_local
         if not is_local:
-            try:
-                resolved = resolve(getattr(system, "model_id", None) or "")
-            except LmscapeError:
-                resolved = None
+            resolved = getattr(system, "resolved", None)
+            if resolved is None:
+                try:
+                    resolved = resolve(getattr(system, "model_id", None) or "")
+                except LmscapeError:
+                    resolved = None
             if resolved is not None:
                 price = resolved.price
                 conn = resolved.connection

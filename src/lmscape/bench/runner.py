@@ -111,7 +111,7 @@ def run_id_for(system: SystemLike, spec: RunSpec) -> str:
         "task_version": spec.task.version,
         "dataset": spec.dataset,
         "params": spec.params,
-        "method_params": system.method.cache_params(),
+        "method_params": _cache_params(system),
     }, 32)
 
 
@@ -148,7 +148,7 @@ class Runner:
                     id=run_id, system=system.name, model=system.model_id,
                     method=system.method.name, task=spec.task.name,
                     task_version=spec.task.version, dataset=spec.dataset,
-                    params={**spec.params, "method_params": system.method.cache_params()},
+                    params={**spec.params, "method_params": _cache_params(system)},
                     machine=machine_info(), status="running", n_items=len(spec.items),
                     summary=None, started_at=now, finished_at=None,
                 ))
@@ -232,7 +232,7 @@ class Runner:
                             hint="give every row a unique id (or drop the id column)")
         run_id = run_id_for(system, spec)
         stored = self._open_run(run_id, system, spec, resume)
-        method_params = system.method.cache_params()
+        method_params = _cache_params(system)
         todo = [item for item in spec.items if item.id not in stored]
         keys = {item.id: cache_key(system=system.name, task=task.name,
                                    task_version=task.version, item=item, params=method_params)
@@ -336,6 +336,13 @@ class Runner:
              None)
             for item, pred in zip(result.items, result.predictions, strict=True)
         ]
+
+
+def _cache_params(system: SystemLike) -> dict[str, Any]:
+    """What identifies a system's outputs besides its name (a plain method's parameters
+    for systems that do not say more)."""
+    own = getattr(system, "cache_params", None)
+    return own() if callable(own) else system.method.cache_params()
 
 
 def _check(pred: Any) -> Prediction:

@@ -144,10 +144,12 @@ def close_system(system: Any) -> None:
 
 def run_plans(store: Store, plans: list[BenchPlan], *, resume: bool = False,
               use_cache: bool = True, progress: Progress | None = None,
-              build: Callable[[str, Any], Any] | None = None,
-              on_skip: Callable[[str, str, str], None] | None = None) -> BenchResult:
+              build: Callable[..., Any] | None = None,
+              on_skip: Callable[[str, str, str], None] | None = None,
+              base_url: str | None = None) -> BenchResult:
     """Build each system, run it, close it. Default-suite systems that cannot be built
-    here (weights missing, extra not installed) are skipped with the reason."""
+    here (weights missing, extra not installed) are skipped with the reason.
+    ``base_url`` points every remote model at that endpoint (``--base-url``)."""
     if build is None:
         from lmscape.methods.registry import build_system as build
     runner = Runner(store, use_cache=use_cache, progress=progress)
@@ -156,7 +158,8 @@ def run_plans(store: Store, plans: list[BenchPlan], *, resume: bool = False,
         for spec_name in plan.systems:
             baseline = release_memory()
             try:
-                system = build(spec_name, plan.task)
+                system = (build(spec_name, plan.task, base_url=base_url) if base_url
+                          else build(spec_name, plan.task))
             except LmscapeError as exc:
                 if plan.explicit:
                     raise

@@ -69,6 +69,10 @@ def bench(
     resume: bool = typer.Option(False, "--resume", help="Continue killed runs; skip stored items."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute cached predictions."),
     seed: int = typer.Option(7, "--seed", help="Sampling seed for --limit."),
+    base_url: str = typer.Option(None, "--base-url",
+                                 help="Endpoint for the remote models of --systems, e.g. "
+                                      "http://127.0.0.1:8080/v1 (also: openai:MODEL@URL, "
+                                      "or OPENAI_BASE_URL)."),
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML report to write.")]
     = DEFAULT_OUT,
 ) -> None:
@@ -101,7 +105,7 @@ def bench(
     try:
         with RichProgress(total) as progress:
             result = run_plans(store, plans, resume=resume, use_cache=not no_cache,
-                               progress=progress, on_skip=skipped)
+                               progress=progress, on_skip=skipped, base_url=base_url)
         _print_boards(store, [p.task.name for p in plans],
                       {p.task.name: p.spec.dataset for p in plans})
         from lmscape.report.html import write_report

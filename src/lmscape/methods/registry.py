@@ -20,12 +20,14 @@ the part after the last ``/``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from dataclasses import dataclass
 from typing import Any
 
 from lmscape.backends.base import Backend
-from lmscape.errors import ConfigError, NotFoundError
+from lmscape.backends.resolve import ResolvedModel, resolve
+from lmscape.errors import ConfigError, LmscapeError, NotFoundError
 from lmscape.methods.base import Method
 from lmscape.tasks.base import Task
 
@@ -85,6 +87,14 @@ class System:
     name: str
     method: Method
     model_id: str | None
+    resolved: ResolvedModel | None = None  # what the resolver said of the model
+    endpoint: str | None = None  # a --base-url given for the model
+
+    def cache_params(self) -> dict[str, Any]:
+        """The method's parameters, plus the endpoint when one was given: what, besides
+        the system's name, identifies its outputs (run ids and the prediction cache)."""
+        params = self.method.cache_params()
+        return {**params, "endpoint": self.endpoint} if self.endpoint else params
 
     @property
     def model(self) -> Backend | None:
@@ -128,16 +138,15 @@ def method_class(method: str, task: Task) -> type[Method]:
 
 
 def _load_model(model_id: str) -> Backend:
-    import lmscape
-
-    return lmscape.get_model(model_id)
+    return resolve(model_id).load()
 
 
 def build_system(spec: str, task: Task, *, backend: Backend | None = None,
-                 **params: Any) -> System:
+                 base_url: str | None = None, **params: Any) -> System:
     """Build the system named ``spec`` for ``task``.
 
-    ``backend`` reuses an already loaded model (it must be the spec's model).
+    ``backend`` reuses an already loaded model (it must be the spec's model);
+    ``base_url`` points a remote model at another endpoint (``--base-url``).
     ``params`` go to the method (``k=8``, ``top_n=5``, ``judge="gpt-4o"`` …); a model
     id given for one of the method's ``model_params`` (``judge``, ``similarity``) is
     loaded here, and closed with the system.
@@ -156,11 +165,19 @@ def build_system(spec: str, task: Task, *, backend: Backend | None = None,
     for name in cls.model_params:
         if isinstance(params.get(name), str):
             params[name] = _load_model(params[name])
-    model = None
+    model, resolved = None, None
     if model_id is not None:
-        model = backend if backend is not None else _load_model(model_id)
+        if backend is None:
+            resolved = resolve(model_id, base_url=base_url)
+            model = resolved.load()
+        else:  # an already loaded model, perhaps of a backend the resolver cannot name
+            with contextlib.suppress(LmscapeError):
+                resolved = resolve(model_id, base_url=base_url)
+            model = backend
     name = f"{model_id}/{method}" if model_id else method
-    return System(name=name, method=cls(task, model, **params), model_id=model_id)
+    endpoint = base_url if resolved is not None and not resolved.is_local else None
+    return System(name=name, method=cls(task, model, **params), model_id=model_id,
+                  resolved=resolved, endpoint=endpoint)
 
 
 def _example_model(method: str) -> str:
