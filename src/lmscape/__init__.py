@@ -1,22 +1,104 @@
 """lmscape: choose, run and prove the right language model for a job.
 
-``import lmscape`` is cheap: heavy backends (torch, llama_cpp) load only when a model
-of theirs is used.
+The public Python API::
+
+    import lmscape
+
+    model = lmscape.get_model("smollm2-135m-instruct")        # any name: see resolve()
+    [answer] = model.generate([lmscape.Request(messages=[{"role": "user", "content": "Hi"}])])
+    answer.text, answer.usage, answer.timings
+
+    lmscape.resolve("gpt-4o").price                           # facts, nothing loaded
+
+``import lmscape`` is cheap: names load on first use (PEP 562), and heavy backends
+(torch, llama_cpp) only when a model of theirs is loaded.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["__version__", "get_model"]
+from lmscape._version import __version__
+
+_EXPORTS = {
+    # run any model
+    "get_model": "lmscape.backends.resolve",
+    "resolve": "lmscape.backends.resolve",
+    "ResolvedModel": "lmscape.backends.resolve",
+    "Backend": "lmscape.backends.base",
+    "Request": "lmscape.backends.base",
+    "Result": "lmscape.backends.base",
+    "StreamChunk": "lmscape.backends.base",
+    "Usage": "lmscape.backends.base",
+    "Timings": "lmscape.backends.base",
+    "LoglikelihoodRequest": "lmscape.backends.base",
+    "LoglikelihoodResult": "lmscape.backends.base",
+    "EmbedResult": "lmscape.backends.base",
+    "ClassifyResult": "lmscape.backends.base",
+    # errors
+    "LmscapeError": "lmscape.errors",
+    "ConfigError": "lmscape.errors",
+    "NotFoundError": "lmscape.errors",
+    "DataError": "lmscape.errors",
+    "BackendError": "lmscape.errors",
+    "ProviderError": "lmscape.errors",
+}
+__all__ = [
+    "Backend",
+    "BackendError",
+    "ClassifyResult",
+    "ConfigError",
+    "DataError",
+    "EmbedResult",
+    "LmscapeError",
+    "LoglikelihoodRequest",
+    "LoglikelihoodResult",
+    "NotFoundError",
+    "ProviderError",
+    "Request",
+    "ResolvedModel",
+    "Result",
+    "StreamChunk",
+    "Timings",
+    "Usage",
+    "__version__",
+    "get_model",
+    "resolve",
+]
+
+if TYPE_CHECKING:
+    from lmscape.backends.base import (
+        Backend,
+        ClassifyResult,
+        EmbedResult,
+        LoglikelihoodRequest,
+        LoglikelihoodResult,
+        Request,
+        Result,
+        StreamChunk,
+        Timings,
+        Usage,
+    )
+    from lmscape.backends.resolve import ResolvedModel, get_model, resolve
+    from lmscape.errors import (
+        BackendError,
+        ConfigError,
+        DataError,
+        LmscapeError,
+        NotFoundError,
+        ProviderError,
+    )
 
 
-def get_model(model_id: str, /, **options):
-    """Return a ready backend for a catalog model id (or ``backend:model`` spec).
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lmscape' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-    >>> model = lmscape.get_model("smollm2-135m-instruct")   # doctest: +SKIP
-    >>> model.generate([Request(messages=[{"role": "user", "content": "Hi"}])])
-    """
-    from lmscape.backends.resolve import get_model as _get_model
 
-    return _get_model(model_id, **options)
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -127,13 +128,27 @@ _SCHEMES: dict[str, str | Callable[..., ResolvedModel]] = {}
 
 def register_scheme(scheme: str, target: str | Callable[..., ResolvedModel]) -> None:
     """Resolve ``SCHEME:NAME`` with ``target(name, spec=..., base_url=...)`` (a callable or
-    a lazy ``"module:function"`` string). Higher layers (routing policies) register here."""
+    a lazy ``"module:function"`` string). Higher layers (routing policies) declare theirs
+    under the ``lmscape.schemes`` entry-point group instead of being named here."""
     _SCHEMES[scheme] = target
+
+
+SCHEME_ENTRY_POINTS = "lmscape.schemes"
+
+
+@cache
+def _scheme_plugins() -> dict[str, str]:
+    """``SCHEME -> "module:function"`` from the ``lmscape.schemes`` entry points."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep.value for ep in entry_points(group=SCHEME_ENTRY_POINTS)}
 
 
 def _scheme(spec: str, base_url: str | None) -> ResolvedModel | None:
     scheme, sep, rest = spec.partition(":")
-    target = _SCHEMES.get(scheme) if sep else None
+    if not sep:
+        return None
+    target = _SCHEMES.get(scheme) or _scheme_plugins().get(scheme)
     if target is None:
         return None
     if isinstance(target, str):

@@ -57,7 +57,7 @@ def _comparison(store: Store, board: Leaderboard) -> dict[str, Any] | None:
 
 def build_context(store: Store, tasks: list[str] | None = None, *,
                   compare: tuple[str, str] | None = None) -> dict[str, Any]:
-    from lmscape import __version__
+    from lmscape._version import __version__
     from lmscape.bench.energy import method_text
     from lmscape.bench.suite import DEFAULT_TASKS
     from lmscape.config import load_settings

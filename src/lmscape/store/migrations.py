@@ -2,12 +2,21 @@
 
 A migration is a function ``(connection) -> None`` registered with :func:`migration`
 under a unique name. Names are applied in registration order, each once; applying
-twice changes nothing. Later capabilities (gateway keys and usage) add their own.
+twice changes nothing.
+
+Components own their tables: a module that defines tables registers their migrations
+when it is imported, and names itself under the ``lmscape.tables`` entry-point group
+(in ``pyproject.toml``), which :func:`apply` loads, so every component's tables exist
+whichever command opens the store. The store knows no component by name::
+
+    [project.entry-points."lmscape.tables"]
+    gateway = "lmscape.serve.tables"
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -39,15 +48,19 @@ def _m0001(conn: Connection) -> None:
     _create(conn, schema.runs, schema.results, schema.cache)
 
 
-def _load_extensions() -> None:
-    """Import modules that register their own migrations (kept lazy and optional)."""
-    import importlib
+ENTRY_POINT_GROUP = "lmscape.tables"
 
-    for module in ("lmscape.serve.tables",):
+
+def _load_components() -> None:
+    """Import every module named under ``lmscape.tables`` (each registers its own
+    migrations on import; a component that is not installed is skipped)."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
-            importlib.import_module(module)
+            importlib.import_module(ep.value.split(":", 1)[0])
         except ModuleNotFoundError as exc:
-            if exc.name != module:
+            if not ep.value.startswith(str(exc.name)):
                 raise
 
 
@@ -61,7 +74,7 @@ def applied(engine: Engine) -> list[str]:
 
 def apply(engine: Engine) -> list[str]:
     """Apply every pending migration; return the names applied now."""
-    _load_extensions()
+    _load_components()
     done_now: list[str] = []
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
