@@ -20,7 +20,7 @@ from typing import Any
 import psutil
 
 from lmscape.bench.runner import Progress, Runner, RunOutcome, RunSpec
-from lmscape.errors import DataError, LmscapeError
+from lmscape.errors import ConfigError, DataError, LmscapeError
 from lmscape.store.db import Store
 
 DEFAULT_TASKS = ("sentiment", "keywords", "dialogue")
@@ -124,6 +124,10 @@ def custom_plan(task_name: str, systems: list[str] | None, **spec_args: Any) -> 
         from lmscape.methods.registry import default_systems
 
         chosen = list(default_systems(task_name))
+        if not chosen:
+            raise ConfigError(f"task {task_name!r} has no default systems",
+                              hint=f"name them: lmscape bench --task {task_name} --systems "
+                                   "MODEL/METHOD,... (see `lmscape tasks` for its methods)")
     return BenchPlan(task=task, systems=chosen, spec=spec, explicit=bool(systems))
 
 

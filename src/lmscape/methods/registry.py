@@ -71,6 +71,7 @@ DEFAULT_SYSTEMS: dict[str, list[str]] = {
 # keybert-mmr ~0.8, yake 0.007, smollm next-turn (64 tokens) + embed_sim ~1.5 (upper
 # bound), gemma reference perplexity 0.84; plus one-off work cached in $LMSCAPE_HOME:
 # the logreg head (6920 train embeddings) and two 200-item calibrations.
+FALLBACK_LIMIT = 100  # a task with no entry below
 DEFAULT_LIMITS: dict[str, int] = {
     "sentiment": 200,
     "keywords": 50,
@@ -188,15 +189,24 @@ def _example_model(method: str) -> str:
     return "smollm2-135m-instruct"
 
 
+def _known_task(task_name: str) -> None:
+    from lmscape.tasks.registry import list_tasks
+
+    if task_name not in list_tasks():
+        raise NotFoundError("task", task_name, list_tasks(),
+                            hint="run `lmscape tasks` to list them")
+
+
 def default_systems(task_name: str) -> list[str]:
-    """The systems ``lmscape bench TASK`` runs when none are named."""
+    """The systems ``lmscape bench --task TASK`` runs when none are named (a task added
+    without defaults has none: name them with --systems)."""
     if task_name not in DEFAULT_SYSTEMS:
-        raise NotFoundError("task", task_name, DEFAULT_SYSTEMS)
-    return list(DEFAULT_SYSTEMS[task_name])
+        _known_task(task_name)
+    return list(DEFAULT_SYSTEMS.get(task_name, ()))
 
 
 def default_limit(task_name: str) -> int:
     """Items per system for the default suite (fits 10 minutes on a 2-core CPU)."""
     if task_name not in DEFAULT_LIMITS:
-        raise NotFoundError("task", task_name, DEFAULT_LIMITS)
-    return DEFAULT_LIMITS[task_name]
+        _known_task(task_name)
+    return DEFAULT_LIMITS.get(task_name, FALLBACK_LIMIT)
