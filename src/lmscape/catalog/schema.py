@@ -112,7 +112,7 @@ class Arch(_Sourced):
         return self.head_dim or self.hidden_size // self.attention_heads
 
 
-class RunSpec(_Strict):
+class RunRecipe(_Strict):
     """How to run a model: a backend registry name, a model, constructor options.
 
     ``model`` is a weights locator for local backends (see ``backends/locate.py``) or
@@ -149,8 +149,8 @@ class ModelEntry(_Strict):
     price: Price | None = None
     scores: list[Score] = Field(default_factory=list)
     arch: Arch | None = None
-    run: RunSpec | None = None
-    also_runs: list[RunSpec] = Field(default_factory=list)
+    run: RunRecipe | None = None
+    also_runs: list[RunRecipe] = Field(default_factory=list)
     card: str | None = None
     notes: str | None = None
 
@@ -188,7 +188,7 @@ class ModelEntry(_Strict):
         return self._origin
 
     @property
-    def recipes(self) -> list[RunSpec]:
+    def recipes(self) -> list[RunRecipe]:
         """Every run recipe: ``run`` first, then ``also_runs``."""
         return [self.run, *self.also_runs] if self.run else list(self.also_runs)
 
