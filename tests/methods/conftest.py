@@ -1,4 +1,7 @@
-"""Real embedded models, loaded once per test session (they are read-only)."""
+"""Real embedded models, loaded once per test session (they are read-only).
+
+llama.cpp models run on one thread: on a shared, oversubscribed machine its thread
+barriers stall; these tests check behaviour, not speed (benchmarks/ measure speed)."""
 
 import pytest
 
@@ -7,7 +10,7 @@ import pytest
 def gemma():
     import lmscape
 
-    model = lmscape.get_model("gemma-3-270m")
+    model = lmscape.get_model("gemma-3-270m", n_threads=1)
     yield model
     model.close()
 
@@ -16,7 +19,7 @@ def gemma():
 def smollm():
     import lmscape
 
-    model = lmscape.get_model("smollm2-135m-instruct")
+    model = lmscape.get_model("smollm2-135m-instruct", n_threads=1)
     yield model
     model.close()
 
