@@ -11,6 +11,11 @@ sentiment --limit 40`` first), or ``--db URL``. Three measurements:
 3. the command line end to end, ``lmscape recommend --task T`` against ``lmscape runs
    --task T`` (another command that only reads the store), medians of ``--reps`` runs.
 
+The machine may be shared, so wall time is noisy; the fresh process and the command
+line are also given in CPU seconds (user + system, the work done, not time spent waiting
+for a core), and PASS/FAIL is decided on the in-process wall time and the fresh
+process's CPU seconds.
+
     .venv/bin/python benchmarks/recommend_speed.py --task sentiment
 """
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -27,11 +33,21 @@ from pathlib import Path
 TARGET_S = 1.0
 
 
-def _cli(args: list[str], env: dict[str, str]) -> float:
-    exe = Path(sys.executable).with_name("lmscape")
-    start = time.perf_counter()
-    subprocess.run([str(exe), *args], env=env, check=True, capture_output=True)
-    return time.perf_counter() - start
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(wall s, CPU s, stdout) of one child process."""
+    cpu, start = _child_cpu(), time.perf_counter()
+    out = subprocess.run(argv, env=env, check=True, capture_output=True, text=True).stdout
+    return time.perf_counter() - start, _child_cpu() - cpu, out
+
+
+def _cli(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    wall, cpu, _ = _run([str(Path(sys.executable).with_name("lmscape")), *args], env)
+    return wall, cpu
 
 
 def main() -> int:
@@ -48,8 +64,8 @@ def main() -> int:
     code = ("import time; t = time.perf_counter(); import lmscape; "
             "from lmscape.store import open_store; s = open_store(); "
             f"lmscape.recommend({args.task!r}, store=s); print(time.perf_counter() - t)")
-    cold = float(subprocess.run([sys.executable, "-c", code], env=env, check=True,
-                                capture_output=True, text=True).stdout.strip())
+    cold_wall, cold_cpu, out = _run([sys.executable, "-c", code], env)
+    cold = float(out.strip())
 
     if args.db:
         os.environ["LMSCAPE_DB"] = args.db
@@ -75,17 +91,20 @@ def main() -> int:
         cli_rec.append(_cli(["recommend", "--task", args.task], env))
 
     m_read, m_dec = statistics.median(read), statistics.median(decide)
-    m_runs, m_rec = statistics.median(cli_runs), statistics.median(cli_rec)
+    m_runs = tuple(statistics.median(x) for x in zip(*cli_runs, strict=True))
+    m_rec = tuple(statistics.median(x) for x in zip(*cli_rec, strict=True))
     print(f"store: {len(rec.ranked) + len(rec.excluded)} candidates on {args.task} "
           f"({sum(r.candidate.kind == 'measured' for r in rec.ranked)} measured)")
     print(f"in process, median of {args.rounds}: recommend() {m_dec * 1000:.1f} ms, "
           f"leaderboard() alone {m_read * 1000:.1f} ms, ratio {m_dec / m_read:.2f}")
-    print(f"first call in a fresh process (imports included): {cold:.2f} s")
-    print(f"command line, median of {args.reps}: `lmscape recommend` {m_rec:.2f} s, "
-          f"`lmscape runs` {m_runs:.2f} s, ratio {m_rec / m_runs:.2f}")
-    ok = m_dec < TARGET_S and cold < TARGET_S
-    print(f"target: under {TARGET_S:g} s from stored results -> "
-          f"{'PASS' if ok else 'FAIL'} (in process {m_dec:.3f} s, fresh process {cold:.2f} s)")
+    print(f"first call in a fresh process (imports included): {cold:.2f} s wall; the "
+          f"whole process {cold_wall:.2f} s wall, {cold_cpu:.2f} CPU s")
+    print(f"command line, median of {args.reps}: `lmscape recommend` {m_rec[0]:.2f} s wall "
+          f"/ {m_rec[1]:.2f} CPU s, `lmscape runs` {m_runs[0]:.2f} s / {m_runs[1]:.2f} CPU s, "
+          f"ratio (CPU) {m_rec[1] / m_runs[1]:.2f}")
+    ok = m_dec < TARGET_S and cold_cpu < TARGET_S
+    print(f"target: under {TARGET_S:g} s from stored results -> {'PASS' if ok else 'FAIL'} "
+          f"(in process {m_dec:.3f} s wall, fresh process {cold_cpu:.2f} CPU s)")
     return 0 if ok else 1
 
 

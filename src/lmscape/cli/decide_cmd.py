@@ -19,7 +19,9 @@ that would change the answer. Reads stored bench results and the catalog; runs n
 \b
 Evidence: measured (run here) > reported (published score) > unknown quality.
 Priorities: quality, cost, latency, privacy, carbon (e.g. quality=3,cost=2,latency=1).
-Licences (--licence commercial|permissive): see `lmscape.decide.licences`.
+Licences: --licence permissive keeps Apache/MIT/BSD; --licence commercial also the
+GPL family, closed APIs' terms and conditional licences (Llama, Gemma, Qwen);
+research and unstated licences are excluded by both.
 Volume: N/hour, N/day or N/month; local systems are then priced as reserved
 machines (the catalog's cpu entry), APIs per call."""
 
@@ -42,7 +44,8 @@ def recommend(
     run: str = typer.Option(None, "--run", help="A finished run id (or prefix): its task "
                                                 "and dataset."),
     max_usd_per_1k: str = typer.Option(None, "--max-usd-per-1k",
-                                       help="USD per 1,000 items, e.g. 0.01."),
+                                       help="USD per 1,000 items (at --volume when given), "
+                                            "e.g. 0.01."),
     max_latency_ms: str = typer.Option(None, "--max-latency-ms",
                                        help="p95 latency per item in ms, e.g. 500."),
     min_quality: str = typer.Option(None, "--min-quality",

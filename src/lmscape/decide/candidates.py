@@ -227,7 +227,7 @@ def _measured(task: str, row: BoardRow, catalog: Any, host: tuple[float, str]) -
     return cand
 
 
-def _reported(task: str, row: BoardRow, catalog: Any) -> Candidate | None:
+def _reported(task: str, row: BoardRow, catalog: Any) -> Candidate:
     entry = _entry_of(catalog, None, row.system)
     resolved = _resolve_entry(entry)
     memory, memory_basis = _estimate_memory(entry)
@@ -265,9 +265,7 @@ def build_candidates(board: Leaderboard, catalog: Any) -> list[Candidate]:
     for row in board.reported:
         if row.quality is None and row.system in measured_models:
             continue  # measured here: its quality is known, the price-only row adds nothing
-        cand = _reported(board.task, row, catalog)
-        if cand is not None:
-            out.append(cand)
+        out.append(_reported(board.task, row, catalog))
     return out
 
 

@@ -58,7 +58,7 @@ class Licence:
         return self.commercial
 
     def describe(self) -> str:
-        return f"{self.text or 'no licence stated'} ({_WORDS[self.klass]})"
+        return f"{self.text or 'no licence stated'}: {_WORDS[self.klass]}"
 
 
 def classify(text: str | None) -> Licence:

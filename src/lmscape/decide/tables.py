@@ -21,31 +21,29 @@ def recommendation_view(rec: Any, limit: int | None = 10) -> list[Any]:
     shown = rec.ranked if not limit else rec.ranked[:limit]
     if shown:
         table = Table(title=f"{rec.task} — ranked ({len(rec.ranked)} pass the constraints)",
-                      title_justify="left", caption_justify="left", show_lines=False)
+                      title_justify="left", caption_justify="left")
         table.add_column("#", justify="right")
-        table.add_column("system", overflow="fold", max_width=28)
+        table.add_column("system", overflow="fold")
         table.add_column("evidence", no_wrap=True)
         table.add_column("score", justify="right")
         table.add_column(rec.metric, justify="right")
-        table.add_column("$/month" if rec.volume else "$/1k", justify="right")
+        table.add_column("$/month" if rec.volume else "$/1k items", justify="right")
         table.add_column("p95", justify="right")
-        table.add_column("reasons", overflow="fold", ratio=1)
         for i, r in enumerate(shown, 1):
             c = r.candidate
             cost = c.monthly_usd if rec.volume else c.cost
             table.add_row(str(i), c.system, f"[{KIND_STYLE[c.kind]}]{c.kind}[/]",
                           f"{r.scored.score:.3f}", fmt.quality(c.quality), fmt.usd(cost),
-                          fmt.seconds(c.latency_p95_s), line(r.reasons[1:] if c.quality
-                                                             is None else r.reasons))
+                          fmt.seconds(c.latency_p95_s))
         hidden = len(rec.ranked) - len(shown)
         if hidden:
             table.caption = (f"{hidden} more (mostly of unknown quality) not shown: "
                              "--limit 0 shows all, --json lists all")
         out.append(table)
-        unknown = [r for r in shown if r.candidate.quality is None and r.candidate.bench_command]
-        if unknown:
-            out.append(Text(f"unknown quality: measure a system on your data with e.g. "
-                            f"`{unknown[0].candidate.bench_command}`"))
+        out.append(Text("Reasons:", style="bold"))
+        for i, r in enumerate(shown, 1):
+            out.append(Text.assemble(f"{i:>2}. ", (r.candidate.system, "bold"), ": ",
+                                     line(r.reasons)))
     if rec.excluded:
         ex = Table(title=f"excluded ({len(rec.excluded)})", title_justify="left")
         ex.add_column("system", overflow="fold", max_width=28)
