@@ -10,6 +10,9 @@ The public Python API::
 
     lmscape.resolve("gpt-4o").price                           # facts, nothing loaded
 
+    rec = lmscape.recommend("sentiment", priority="quality=1,cost=1")   # from stored runs
+    rec.top.candidate.system, rec.as_dict()
+
 ``import lmscape`` is cheap: names load on first use (PEP 562), and heavy backends
 (torch, llama_cpp) only when a model of theirs is loaded.
 """
@@ -36,6 +39,9 @@ _EXPORTS = {
     "LoglikelihoodResult": "lmscape.backends.base",
     "EmbedResult": "lmscape.backends.base",
     "ClassifyResult": "lmscape.backends.base",
+    # decide
+    "recommend": "lmscape.decide.recommendation",
+    "breakeven": "lmscape.decide.crossover",
     # errors
     "LmscapeError": "lmscape.errors",
     "ConfigError": "lmscape.errors",
@@ -63,7 +69,9 @@ __all__ = [
     "Timings",
     "Usage",
     "__version__",
+    "breakeven",
     "get_model",
+    "recommend",
     "resolve",
 ]
 
@@ -81,6 +89,8 @@ if TYPE_CHECKING:
         Usage,
     )
     from lmscape.backends.resolve import ResolvedModel, get_model, resolve
+    from lmscape.decide.crossover import breakeven
+    from lmscape.decide.recommendation import recommend
     from lmscape.errors import (
         BackendError,
         ConfigError,

@@ -63,9 +63,17 @@ def is_available(locator: str) -> bool:
 
 def _hf_cached(repo_id: str) -> Path | None:
     try:
-        from huggingface_hub import snapshot_download
+        from huggingface_hub import constants
     except ImportError:
         return None
+    # Fast path: no cache folder for the repository, nothing to look up (importing
+    # snapshot_download costs about a second).
+    sep = constants.REPO_ID_SEPARATOR
+    folder = "models" + sep + repo_id.replace("/", sep)
+    if not (Path(constants.HF_HUB_CACHE) / folder).is_dir():
+        return None
+    from huggingface_hub import snapshot_download
+
     try:
         return Path(snapshot_download(repo_id, local_files_only=True))
     except Exception:  # noqa: BLE001 - any miss means "not cached"

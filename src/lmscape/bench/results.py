@@ -212,7 +212,9 @@ def tasks_with_runs(store: Store) -> list[str]:
 
 
 def leaderboard(store: Store, task: str, dataset: str | None = None, *,
-                with_reported: bool = True) -> Leaderboard:
+                with_reported: bool = True, catalog: Any = None) -> Leaderboard:
+    """``catalog``: the :class:`~lmscape.catalog.Catalog` for the reported rows (default:
+    ``load_catalog()``, i.e. the built-in one plus ``$LMSCAPE_HOME/catalog.yaml``)."""
     runs = latest_runs(store, task, dataset)
     if not runs:
         raise NotFoundError("task with finished runs", task, tasks_with_runs(store),
@@ -224,7 +226,7 @@ def leaderboard(store: Store, task: str, dataset: str | None = None, *,
     energy_method = next((r.summary["energy"]["method"] for r in runs
                           if (r.summary or {}).get("energy")), None)
     machines = distinct_machines(r.machine for r in runs)
-    reported = reported_rows(task, metric, measured) if with_reported else []
+    reported = reported_rows(task, metric, measured, catalog) if with_reported else []
     return Leaderboard(task=task, dataset=runs[0].dataset, metric=metric,
                        higher_is_better=higher, measured=measured,
                        reported=sorted(reported, key=lambda r: _sort_key(r, higher)),
@@ -252,7 +254,8 @@ def _metric_matches(reported: str, metric: str) -> bool:
     return bool(m) and (r == m or r.startswith(m) or m.startswith(r))
 
 
-def reported_rows(task: str, metric: str, measured: list[BoardRow]) -> list[BoardRow]:
+def reported_rows(task: str, metric: str, measured: list[BoardRow], catalog: Any = None
+                  ) -> list[BoardRow]:
     """Catalog rows for a task: published scores on its dataset, and list prices.
 
     A model with a published score on the task's dataset gets a row with that score,
@@ -265,13 +268,14 @@ def reported_rows(task: str, metric: str, measured: list[BoardRow]) -> list[Boar
     benchmark = task_benchmark(task)
     if not benchmark:
         return []
-    try:
-        from lmscape.catalog import load_catalog
+    if catalog is None:
+        try:
+            from lmscape.catalog import load_catalog
 
-        catalog = load_catalog()
-    except Exception:  # noqa: BLE001 - no catalog means no reported rows, not a failure
-        return []
-    tokens = _typical_tokens(measured)
+            catalog = load_catalog()
+        except Exception:  # noqa: BLE001 - no catalog means no reported rows, not a failure
+            return []
+    tokens = typical_tokens(measured)
     rows = []
     for entry in catalog:
         score = next((sc for sc in getattr(entry, "scores", []) or []
@@ -306,7 +310,7 @@ def reported_rows(task: str, metric: str, measured: list[BoardRow]) -> list[Boar
     return rows
 
 
-def _typical_tokens(measured: list[BoardRow]) -> tuple[float, float] | None:
+def typical_tokens(measured: list[BoardRow]) -> tuple[float, float] | None:
     """Mean (prompt, output) tokens per item over measured rows that counted tokens."""
     rows = [r for r in measured if r.prompt_tokens_mean]
     if not rows:

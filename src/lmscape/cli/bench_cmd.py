@@ -108,9 +108,12 @@ def bench(
                                progress=progress, on_skip=skipped, base_url=base_url)
         _print_boards(store, [p.task.name for p in plans],
                       {p.task.name: p.spec.dataset for p in plans})
+        from lmscape.decide.report_section import recommendation_sections
         from lmscape.report.html import write_report
 
-        path = write_report(store, out, tasks=[p.task.name for p in plans])
+        names = [p.task.name for p in plans]
+        path = write_report(store, out, tasks=names,
+                            extra_sections=recommendation_sections(store, names))
         console.print(f"report written to [bold]{path}[/]")
         if result.skipped:
             err_console.print(f"{len(result.skipped)} system(s) skipped (see above)")

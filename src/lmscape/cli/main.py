@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "lmscape.cli.run_cmd",  # run, chat, embed, backends
     "lmscape.cli.bench_cmd",  # bench, tasks
     "lmscape.cli.report_cmd",  # report, runs
+    "lmscape.cli.decide_cmd",  # recommend, breakeven
     "lmscape.cli.serve_cmd",  # serve
     "lmscape.cli.keys_cmd",  # keys, usage
 )

@@ -34,9 +34,11 @@ def report(
         tasks = [task] if task else None
         comparisons = _comparisons(store, tasks, pair, metric) if pair else []
         if fmt == "html":
+            from lmscape.decide.report_section import recommendation_sections
             from lmscape.report.html import write_report
 
-            path = write_report(store, out or Path("report.html"), tasks, compare=pair)
+            path = write_report(store, out or Path("report.html"), tasks, compare=pair,
+                                extra_sections=recommendation_sections(store, tasks))
             console.print(f"report written to [bold]{path}[/]")
         else:
             from lmscape.report import export

@@ -33,6 +33,9 @@ class Method(ABC):
     # Parameters naming further models (a judge, a similarity encoder): the registry
     # loads a model id given for them, and closing the system closes them.
     model_params: ClassVar[tuple[str, ...]] = ()
+    # A model-free method's code comes from this PyPI distribution (its licence is the
+    # system's licence; ``lmscape recommend --licence`` reads it from the installed metadata).
+    library: ClassVar[str | None] = None
 
     def __init__(self, task: Task, model: Backend | None = None, **params: Any) -> None:
         self.task = task

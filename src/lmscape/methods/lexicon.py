@@ -20,6 +20,7 @@ class Vader(Method):
 
     name = "vader"
     needs_model = False
+    library = "vaderSentiment"
     preferred_batch_size = 256
 
     def __init__(self, task, model=None, **params: Any) -> None:

@@ -20,6 +20,7 @@ class Yake(Method):
 
     name = "yake"
     needs_model = False
+    library = "yake"
     preferred_batch_size = 64
 
     def __init__(self, task, model=None, **params: Any) -> None:

@@ -56,7 +56,10 @@ def _comparison(store: Store, board: Leaderboard) -> dict[str, Any] | None:
 
 
 def build_context(store: Store, tasks: list[str] | None = None, *,
-                  compare: tuple[str, str] | None = None) -> dict[str, Any]:
+                  compare: tuple[str, str] | None = None,
+                  extra_sections: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``extra_sections``: ``{"id", "title", "html"}`` sections a higher layer renders
+    (the recommendation), shown before the task sections."""
     from lmscape._version import __version__
     from lmscape.bench.energy import method_text
     from lmscape.bench.suite import DEFAULT_TASKS
@@ -101,20 +104,24 @@ def build_context(store: Store, tasks: list[str] | None = None, *,
         "keyphrase_steps": _protocol_steps(keyphrase),
         "plotly_js": plotly_js(),
         "fmt": fmt,
+        "extra_sections": list(extra_sections or ()),
     }
 
 
 def render_report(store: Store, tasks: list[str] | None = None, *,
-                  compare: tuple[str, str] | None = None) -> str:
+                  compare: tuple[str, str] | None = None,
+                  extra_sections: list[dict[str, Any]] | None = None) -> str:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
                       lstrip_blocks=True)
     return env.get_template("report.html.j2").render(
-        **build_context(store, tasks, compare=compare))
+        **build_context(store, tasks, compare=compare, extra_sections=extra_sections))
 
 
 def write_report(store: Store, out: str | Path, tasks: list[str] | None = None, *,
-                 compare: tuple[str, str] | None = None) -> Path:
-    return write_text(render_report(store, tasks, compare=compare), out)
+                 compare: tuple[str, str] | None = None,
+                 extra_sections: list[dict[str, Any]] | None = None) -> Path:
+    return write_text(render_report(store, tasks, compare=compare,
+                                    extra_sections=extra_sections), out)
