@@ -11,6 +11,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One thread per local model: these tests check behaviour, not speed (benchmarks/ do),
+# and on a machine busy with other work llama.cpp's threads stall waiting for each other.
+os.environ.setdefault("LMSCAPE_THREADS", "1")
 
 POSTGRES_URL = os.environ.get("LMSCAPE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_SERVICES = bool(os.environ.get("LMSCAPE_REQUIRE_SERVICES"))

@@ -7,6 +7,7 @@
 | LMSCAPE_HARDWARE_USD_PER_HOUR | 0.10                      | cost of this machine's time, for local cost per 1k items |
 | LMSCAPE_GRID_GCO2_PER_KWH | 400                           | grid carbon intensity for energy estimates |
 | LMSCAPE_CPU_TDP_WATTS     | 15 W per core (max 200)       | power draw used by the TDP-based energy estimate |
+| LMSCAPE_THREADS           | the cores this process may use | CPU threads for local models (llama.cpp, torch) |
 
 Defaults are documented where they are used (README "Assumptions").
 """
@@ -51,6 +52,26 @@ def _float_env(name: str, default: float) -> float:
         raise ConfigError(
             f"{name}={raw!r} is not a number", hint=f"set {name} to a number, e.g. {default}"
         ) from None
+
+
+def default_threads() -> int:
+    """CPU threads for local models: ``LMSCAPE_THREADS``, else every core this process
+    may run on. (On a machine busy with other work, fewer threads than cores is often
+    faster: llama.cpp's threads wait for each other at every step.)"""
+    raw = os.environ.get("LMSCAPE_THREADS")
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise ConfigError(f"LMSCAPE_THREADS={raw!r} is not a positive whole number",
+                              hint="set LMSCAPE_THREADS to 1 or more, or unset it")
+        return value
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def load_settings() -> Settings:

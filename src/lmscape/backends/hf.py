@@ -20,6 +20,7 @@ backend is built, so ``import lmscape`` stays light.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +39,7 @@ from lmscape.backends.base import (
 )
 from lmscape.backends.hf_common import pick_device, pick_dtype
 from lmscape.backends.locate import locate
+from lmscape.config import default_threads
 from lmscape.errors import ConfigError, ModelLoadError, require
 
 KINDS = ("auto", "encoder", "classifier", "causal")
@@ -149,8 +151,10 @@ class HFBackend(Backend):
         max_length: int | None = None,
         **kwargs: Any,
     ) -> None:
-        require("torch", package="torch", extra="hf")
+        torch = require("torch", package="torch", extra="hf")
         require("transformers", extra="hf")
+        if os.environ.get("LMSCAPE_THREADS"):  # asked for explicitly: torch follows it
+            torch.set_num_threads(default_threads())
         unknown = sorted(set(kwargs) - set(_OPTIONS))
         if unknown:
             raise ConfigError(

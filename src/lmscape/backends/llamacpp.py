@@ -43,6 +43,7 @@ from lmscape.backends.base import (
 )
 from lmscape.backends.llamacpp_text import TextAssembler
 from lmscape.backends.locate import locate
+from lmscape.config import default_threads
 from lmscape.errors import (
     BackendError,
     ConfigError,
@@ -168,7 +169,7 @@ class LlamaCppBackend(Backend):
         check_gguf(path)
         self.path = path
         self.model_id = model_id or path.stem
-        self.n_threads = n_threads or os.cpu_count() or 1
+        self.n_threads = n_threads or default_threads()
         self.seed = seed
         self.verbose = verbose
         self.prefix_cache = prefix_cache

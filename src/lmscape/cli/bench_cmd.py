@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Self
 
@@ -69,6 +70,9 @@ def bench(
     resume: bool = typer.Option(False, "--resume", help="Continue killed runs; skip stored items."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute cached predictions."),
     seed: int = typer.Option(7, "--seed", help="Sampling seed for --limit."),
+    threads: int = typer.Option(None, "--threads", min=1,
+                                help="CPU threads per local model (default: LMSCAPE_THREADS, "
+                                     "else every core)."),
     base_url: str = typer.Option(None, "--base-url",
                                  help="Endpoint for the remote models of --systems, e.g. "
                                       "http://127.0.0.1:8080/v1 (also: openai:MODEL@URL, "
@@ -85,6 +89,8 @@ def bench(
     from lmscape.errors import DataError
     from lmscape.store import open_store
 
+    if threads:
+        os.environ["LMSCAPE_THREADS"] = str(threads)
     if task is None and (systems or data or text_col or label_col or split):
         raise DataError("--systems, --data, --split and column options need --task",
                         hint="add --task sentiment (or keywords, dialogue); see `lmscape tasks`")
