@@ -11,10 +11,12 @@ Asserts that every system's stored predictions and scores are identical on both 
 and prints both wall times and their ratio (local / Ray: above 1 means Ray was faster).
 
     .venv/bin/python benchmarks/ray_scale.py [--n 96] [--rounds 1] [--workers 2]
-                                              [--local-threads N]
+                                              [--local-threads N] [--project 16x16]
 
 ``--local-threads`` pins the local llama.cpp model to N threads (default: every core,
-as ``lmscape bench`` does); Ray workers always use one thread each.
+as ``lmscape bench`` does); Ray workers always use one thread each. ``--project 16x16``
+feeds the measured per-item and start-up times into the model of docs/scale.md and
+prints the expected time of a 10,000-item x 20-system sweep on 16 nodes of 16 workers.
 """
 
 from __future__ import annotations
@@ -73,8 +75,62 @@ def _sweep(store, plans, build, executor=None) -> dict[str, dict]:
             out[f"{plan.task.name}/{name}"] = {
                 "total": time.perf_counter() - start, "build": built[0],
                 "per_item": summary["wall_s"] / summary["n"], "run_id": result.outcomes[0].run_id,
+                "batch": summary["batch_size"],
             }
     return out
+
+
+def driver_seconds_per_item(tmp: str) -> float:
+    """What the driver spends per item (scoring, storing, summarising): VADER on all 872
+    SST-2 dev items, no fitting, local executor; run time minus time inside predict."""
+    from lmscape.bench.runner import Runner
+    from lmscape.bench.suite import load_spec
+    from lmscape.methods.registry import build_system
+    from lmscape.store import open_store
+    from lmscape.tasks.registry import get_task
+
+    task = get_task("sentiment")
+    spec = load_spec(task, limit=872)
+    spec.train_items = None
+    store = open_store(f"sqlite:///{Path(tmp) / 'driver.db'}")
+    system = build_system("vader", task)
+    start = time.perf_counter()
+    out = Runner(store, use_cache=False).run(system, spec)
+    spent = time.perf_counter() - start - out.summary["wall_s"]
+    store.close()
+    return spent / out.summary["n"]
+
+
+def project(per_system: dict, *, nodes: int, cores: int, items: int, systems: int,
+            driver_s: float) -> None:
+    """The model of docs/scale.md, fed with this run's medians. A system costs one
+    worker start (L: build on Ray, model load included) plus its chunks divided over W
+    workers (whole rounds: the last round is the tail), and never less than the driver's
+    N x d; the sweep is the sum over systems (they run one after another). The measured
+    systems stand for the sweep's systems in equal shares."""
+    import math
+
+    from lmscape.bench.ray_executor import plan_chunks
+
+    med = statistics.median
+    workers = nodes * cores
+    share = systems / len(per_system)
+    local = one = cluster = 0.0
+    for e in per_system.values():
+        t_local, t_ray = med(e["local_per_item"]), med(e["ray_per_item"])
+        b = e["batch"][0]
+        chunks = plan_chunks(math.ceil(items / b), batch_size=b, workers=workers)
+        rounds = math.ceil(len(chunks) / workers)
+        longest = max(len(c) for c in chunks) * b
+        local += share * (med(e["local_build"]) + items * t_local)
+        one += share * (med(e["ray_build"]) + items * t_ray)
+        cluster += share * max(med(e["ray_build"]) + rounds * longest * t_ray, items * driver_s)
+    print(f"\nprojection: {systems} systems x {items} items on {nodes} nodes x {cores} one-CPU "
+          f"workers (W = {workers}); driver {driver_s * 1000:.2f} ms/item")
+    print(f"  this machine, local executor:   {local:9.0f} s ({local / 3600:.1f} h)")
+    print(f"  one Ray worker:                 {one:9.0f} s ({one / 3600:.1f} h)")
+    print(f"  the cluster:                    {cluster:9.0f} s ({cluster / 60:.1f} min): "
+          f"{local / cluster:.0f}x this machine, {one / cluster:.0f}x one worker")
 
 
 def main() -> int:
@@ -83,6 +139,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--local-threads", type=int, default=None)
+    parser.add_argument("--project", action="append", default=[], metavar="NODESxCORES",
+                        help="also print the model's projection for a cluster, e.g. 16x16")
+    parser.add_argument("--project-items", type=int, default=10_000)
+    parser.add_argument("--project-systems", type=int, default=20)
     args = parser.parse_args()
 
     from lmscape.bench.ray_executor import RayExecutor
@@ -147,9 +207,11 @@ def main() -> int:
                     for what in ("total", "build", "per_item"):
                         entry.setdefault(f"{side}_{what}", []).append(got[what])
                 entry["same"].append(same)
+                entry["batch"] = [local["batch"]]
             for side in ("local", "ray"):
                 totals[side].append(sum(t["total"] for t in times[side].values()))
                 stores[side].close()
+        driver_s = driver_seconds_per_item(tmp) if args.project else 0.0
     ray_ex.close()
 
     med = statistics.median
@@ -168,6 +230,10 @@ def main() -> int:
     print(f"load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
     print(f"local wall {lo:.1f} s, Ray wall {ra:.1f} s, local/Ray = {lo / ra:.2f}; "
           f"scores {'identical' if identical else 'DIFFER'}")
+    for spec in args.project:
+        nodes, cores = (int(x) for x in spec.lower().split("x"))
+        project(per_system, nodes=nodes, cores=cores, items=args.project_items,
+                systems=args.project_systems, driver_s=driver_s)
     assert identical, "Ray and local scores differ"
     return 0
 
