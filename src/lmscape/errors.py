@@ -48,6 +48,18 @@ class LmscapeError(Exception):
             return f"{self.message} (fix: {self.hint})"
         return self.message
 
+    def __reduce__(self):
+        # Errors cross process boundaries (Ray workers hand them back to the runner):
+        # rebuild from the fields, whatever arguments a subclass's __init__ takes.
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type[LmscapeError], args: tuple, state: dict) -> LmscapeError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
+
 
 class ConfigError(LmscapeError):
     """Settings, environment variables or a config file are wrong."""

@@ -1,30 +1,23 @@
-"""Where batches run: the executor interface and the local executor.
+"""Where batches run: the executor interface, the local executor, and how to pick one.
 
 The runner hands an executor a system and a sequence of batches; the executor yields
 one :class:`BatchOutcome` per batch *as batches finish* (any order). The runner, in
 the calling thread, scores, prices and stores each outcome, so the store is only ever
 written from one thread.
 
+An executor also builds the systems it runs (:meth:`Executor.build`): the local
+executor builds them here with ``methods.registry.build_system``; the Ray executor
+(:mod:`lmscape.bench.ray_executor`) has its workers build them by name and hands the
+runner a description, so no model loads on the driver.
+
 ``LocalExecutor`` runs batches in this process: inline for local models (they already
 use every core), through a thread pool with several batches in flight for remote
 endpoints (the time is spent waiting on the network).
 
-How a distributed executor plugs in (Ray, not shipped yet)::
-
-    class RayExecutor(Executor):
-        def run(self, system, batches, *, concurrency):
-            # One actor per worker; each builds the system once from its name:
-            #   SystemActor.remote(system.name, task_name)  ->  build_system(name, task)
-            # and returns BatchOutcome(index, predictions, wall_s, cpu_s, rss_peak_bytes)
-            # measured on the worker. Items and Predictions are plain dataclasses, so they
-            # travel without pickled models; weights load on the workers.
-            pool = ray.util.ActorPool(actors)
-            yield from pool.map_unordered(lambda a, job: a.predict.remote(*job),
-                                          enumerate(batches))
-
-Because a remote executor fills ``cpu_s`` and ``rss_peak_bytes`` itself, the runner
-uses those instead of its own process-local measurements; everything else (cache,
-resume, store writes, progress) is unchanged.
+An executor whose batches run elsewhere measures them there: it fills ``cpu_s``,
+``rss_peak_bytes`` and ``rss_added_bytes`` and its ``wall_s`` is the worker's time in
+``method.predict``; the runner then uses those instead of its own process-local
+measurements. Everything else (cache, resume, store writes, progress) is unchanged.
 """
 
 from __future__ import annotations
@@ -51,6 +44,7 @@ class BatchOutcome:
     wall_s: float = 0.0  # time inside method.predict for this batch
     cpu_s: float | None = None  # set by executors that measure CPU where the batch ran
     rss_peak_bytes: int | None = None  # likewise for memory
+    rss_added_bytes: int | None = None  # peak minus that process's RSS before the build
 
 
 def predict_batch(system: Any, index: int, items: list[Item]) -> BatchOutcome:
@@ -78,11 +72,22 @@ class Executor(ABC):
 
     name: str = "executor"
 
+    def build(self, spec: str, task: Any, **options: Any) -> Any:
+        """The system named ``spec`` for ``task``, ready for :meth:`run` (``options``:
+        ``base_url`` and method parameters, as ``build_system`` takes them)."""
+        from lmscape.methods.registry import build_system
+
+        return build_system(spec, task, **options)
+
     @abstractmethod
     def run(
         self, system: Any, batches: Sequence[list[Item]], *, concurrency: int = 1
     ) -> Iterator[BatchOutcome]:
         """Yield one :class:`BatchOutcome` per batch, in completion order."""
+
+    def facts(self) -> dict[str, Any]:
+        """What a run's summary records about where it ran."""
+        return {"executor": self.name}
 
     def close(self) -> None:
         """Release workers."""
@@ -117,3 +122,23 @@ class LocalExecutor(Executor):
             finally:
                 for future in pending:
                     future.cancel()
+
+
+EXECUTORS = ("local", "ray")
+
+
+def make_executor(kind: str = "local", **options: Any) -> Executor:
+    """An executor by name: ``local`` (no options) or ``ray`` (see ``RayExecutor``)."""
+    from lmscape.errors import ConfigError, NotFoundError
+
+    if kind == "local":
+        given = sorted(k for k, v in options.items() if v is not None)
+        if given:
+            raise ConfigError(f"{', '.join(given)} only apply to the ray executor",
+                              hint="add --executor ray, or drop those options")
+        return LocalExecutor()
+    if kind == "ray":
+        from lmscape.bench.ray_executor import RayExecutor
+
+        return RayExecutor(**{k: v for k, v in options.items() if v is not None})
+    raise NotFoundError("executor", kind, EXECUTORS, hint="use --executor local or ray")

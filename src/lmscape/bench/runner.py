@@ -11,7 +11,7 @@ For each system the runner
 4. calls ``method.fit(train_items)`` once if the task has a train split and something is
    left to predict, then sends the rest in batches of ``method.preferred_batch_size``
    through an :class:`~lmscape.bench.executor.Executor` (several batches in flight for
-   remote models);
+   remote models; chunks of batches on Ray workers, which also do the fitting);
 5. scores, prices and writes each batch to ``results`` and ``cache`` in one transaction
    as it finishes, so a killed run loses at most the batches in flight;
 6. aggregates metrics and efficiency into ``runs.summary`` (see :mod:`.summary`).
@@ -267,7 +267,7 @@ class Runner:
                 "model_size_bytes": model_size_bytes(getattr(system.method, "model", None)),
                 "is_local": cost.is_local,
                 "cost_basis": cost.basis,
-                "executor": self.executor.name,
+                **self.executor.facts(),
                 "batch_size": int(system.method.preferred_batch_size),
                 "concurrency": 1 if cost.is_local else self.remote_concurrency,
                 "n_cached_now": outcome.n_cached,
@@ -324,14 +324,17 @@ class Runner:
                 entries += self._entries(system, single, keys, single.wall_s, 0.0, rss)
             return entries
         n = len(result.items)
-        cpu = result.cpu_s if result.cpu_s is not None else lap_cpu
+        if result.cpu_s is not None:  # measured where the batch ran (a remote worker)
+            lap_wall, lap_cpu = result.wall_s, result.cpu_s
         peak = result.rss_peak_bytes if result.rss_peak_bytes is not None else rss
         baseline = self._rss_baseline
         added = max(0, peak - baseline) if baseline is not None else None
+        if result.rss_added_bytes is not None:
+            added = result.rss_added_bytes
         assert result.predictions is not None
         return [
             (item, keys[item.id],
-             CachedPrediction(prediction=_check(pred), wall_s=lap_wall / n, cpu_s=cpu / n,
+             CachedPrediction(prediction=_check(pred), wall_s=lap_wall / n, cpu_s=lap_cpu / n,
                               rss_peak_bytes=peak, rss_added_bytes=added),
              None)
             for item, pred in zip(result.items, result.predictions, strict=True)

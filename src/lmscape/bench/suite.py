@@ -19,6 +19,7 @@ from typing import Any
 
 import psutil
 
+from lmscape.bench.executor import Executor
 from lmscape.bench.runner import Progress, Runner, RunOutcome, RunSpec
 from lmscape.errors import ConfigError, DataError, LmscapeError
 from lmscape.store.db import Store
@@ -150,13 +151,15 @@ def run_plans(store: Store, plans: list[BenchPlan], *, resume: bool = False,
               use_cache: bool = True, progress: Progress | None = None,
               build: Callable[..., Any] | None = None,
               on_skip: Callable[[str, str, str], None] | None = None,
-              base_url: str | None = None) -> BenchResult:
+              base_url: str | None = None, executor: Executor | None = None) -> BenchResult:
     """Build each system, run it, close it. Default-suite systems that cannot be built
     here (weights missing, extra not installed) are skipped with the reason.
-    ``base_url`` points every remote model at that endpoint (``--base-url``)."""
+    ``base_url`` points every remote model at that endpoint (``--base-url``).
+    ``executor`` runs the batches (default: this process); it also builds the systems
+    unless ``build`` is given (Ray workers build theirs by name)."""
+    runner = Runner(store, executor=executor, use_cache=use_cache, progress=progress)
     if build is None:
-        from lmscape.methods.registry import build_system as build
-    runner = Runner(store, use_cache=use_cache, progress=progress)
+        build = runner.executor.build
     result = BenchResult()
     for plan in plans:
         for spec_name in plan.systems:

@@ -11,6 +11,7 @@ import os
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from lmscape.errors import LmscapeError
@@ -27,7 +28,9 @@ class UserError(click.ClickException):
     exit_code = 2
 
     def show(self, file=None) -> None:
-        err_console.print(f"[bold red]error:[/] {self.message}", highlight=False, soft_wrap=True)
+        # escape(): a message is text, not markup (pip install 'lmscape[ray]' keeps [ray])
+        err_console.print(f"[bold red]error:[/] {escape(self.message)}", highlight=False,
+                          soft_wrap=True)
 
 
 class LmscapeGroup(TyperGroup):

@@ -79,12 +79,24 @@ def bench(
                                       "or OPENAI_BASE_URL)."),
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML report to write.")]
     = DEFAULT_OUT,
+    executor: str = typer.Option("local", "--executor",
+                                 help="Where batches run: local (this process) or ray."),
+    address: str = typer.Option(None, "--address",
+                                help="Ray cluster: auto (joined with `ray start`) or "
+                                     "ray://HEAD:10001 (default: a local Ray instance)."),
+    workers: int = typer.Option(None, "--workers", help="Ray workers per system "
+                                "(default: the cluster's CPUs / --worker-cpus)."),
+    chunk_size: int = typer.Option(None, "--chunk-size",
+                                   help="Items per Ray chunk, rounded to whole batches."),
+    worker_cpus: int = typer.Option(None, "--worker-cpus",
+                                    help="CPUs (and model threads) per Ray worker; default 1."),
 ) -> None:
     """Run systems on tasks; print leaderboards; write an HTML report.
 
     With no arguments: the default suite (sentiment, keywords, dialogue) on the embedded
     local models and classic baselines.
     """
+    from lmscape.bench.executor import make_executor
     from lmscape.bench.suite import custom_plan, default_plans, run_plans
     from lmscape.errors import DataError
     from lmscape.store import open_store
@@ -102,6 +114,8 @@ def bench(
         plans = [custom_plan(task, chosen, split=split,
                              data_file=str(data) if data else None, text_col=text_col,
                              label_col=label_col, limit=limit, seed=seed)]
+    runs_on = make_executor(executor, address=address, workers=workers,
+                            chunk_size=chunk_size, worker_cpus=worker_cpus)
     store = open_store()
     total = sum(len(p.spec.items) * len(p.systems) for p in plans)
 
@@ -111,7 +125,8 @@ def bench(
     try:
         with RichProgress(total) as progress:
             result = run_plans(store, plans, resume=resume, use_cache=not no_cache,
-                               progress=progress, on_skip=skipped, base_url=base_url)
+                               progress=progress, on_skip=skipped, base_url=base_url,
+                               executor=runs_on)
         _print_boards(store, [p.task.name for p in plans],
                       {p.task.name: p.spec.dataset for p in plans})
         from lmscape.decide.report_section import recommendation_sections
@@ -125,6 +140,7 @@ def bench(
             err_console.print(f"{len(result.skipped)} system(s) skipped (see above)")
     finally:
         store.close()
+        runs_on.close()
 
 
 def _print_boards(store, tasks: list[str], datasets: dict[str, str]) -> None:
