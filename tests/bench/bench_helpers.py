@@ -125,3 +125,89 @@ def measure_two_vaders(store: Any) -> None:
         method = Vader(task, threshold=threshold)
         method.threshold = threshold
         Runner(store).run(System(name=name, method=method), spec)
+
+
+# -- every built-in default system name, measured by cheap real methods ----------------
+class EchoReply(Method):
+    """Dialogue baseline: reply with the partner's last turn (scored by chrF)."""
+
+    name = "echo-reply"
+    needs_model = False
+    preferred_batch_size = 8
+
+    def predict(self, items: list[Item]) -> list[Prediction]:
+        out = []
+        for item in items:
+            start = time.perf_counter()
+            reply = item.meta["turns"][-1]
+            out.append(Prediction(output=reply,
+                                  timings=Timings(total_s=time.perf_counter() - start)))
+        return out
+
+
+class UnigramPerplexity(Method):
+    """Reference log-probability under an add-k unigram model of the context's words
+    (a real, weak language model), so the dialogue task aggregates a perplexity."""
+
+    name = "unigram-perplexity"
+    needs_model = False
+    preferred_batch_size = 8
+
+    def __init__(self, task, model=None, k: float = 1.0, **params) -> None:
+        super().__init__(task, model, k=k, **params)
+        self.k = k
+
+    def predict(self, items: list[Item]) -> list[Prediction]:
+        import math
+        from collections import Counter
+
+        out = []
+        for item in items:
+            start = time.perf_counter()
+            context = " ".join(item.meta["turns"]).lower().split()
+            reference = str(item.reference).lower().split() or ["."]
+            counts = Counter(context)
+            vocab = len(set(context) | set(reference))
+            logprob = sum(math.log((counts[w] + self.k) / (len(context) + self.k * vocab))
+                          for w in reference)
+            out.append(Prediction(output={"ref_logprob": logprob, "ref_tokens": len(reference)},
+                                  timings=Timings(total_s=time.perf_counter() - start)))
+        return out
+
+
+def _stand_in(task: Task, system_name: str) -> Method:
+    """A cheap real method that does the job ``system_name`` does on ``task``."""
+    if task.name == "sentiment":
+        return Vader(task)
+    if task.name.startswith("keywords"):
+        from lmscape.methods.yake_method import Yake
+
+        return Yake(task)
+    if system_name.endswith("/reference-perplexity"):  # a different smoothing per model
+        return UnigramPerplexity(task, k=0.5 if system_name.startswith("gemma") else 1.0)
+    return EchoReply(task)
+
+
+def measure_default_system_names(store: Any, limit: int = 8) -> list[str]:
+    """Store one finished run under every built-in default system name of every task
+    that has some, on ``limit`` real items; the predictions come from cheap real methods
+    (VADER, YAKE, an echo reply, a unigram perplexity), because what is under test is how
+    the names and metrics are shown. Returns the task names."""
+    from lmscape.bench.runner import Runner
+    from lmscape.bench.suite import load_spec
+    from lmscape.methods.registry import DEFAULT_SYSTEMS, parse_spec
+    from lmscape.tasks.registry import get_task
+
+    tasks = []
+    for task_name, names in DEFAULT_SYSTEMS.items():
+        if not names:
+            continue
+        options = {"similarity_model": None} if task_name == "dialogue" else {}
+        task = get_task(task_name, **options)
+        spec = load_spec(task, limit=limit)
+        for name in names:
+            model_id, _ = parse_spec(name)
+            Runner(store).run(System(name=name, method=_stand_in(task, name),
+                                     model_id=model_id), spec)
+        tasks.append(task_name)
+    return tasks

@@ -86,3 +86,20 @@ def test_remote_cost_uses_catalog_list_prices():
     unpriced = cost.CostModel(is_local=False, price=None, usd_per_hour=0.1)
     assert unpriced.item_cost(wall_s=1, prompt_tokens=1, completion_tokens=1) is None
     assert "no list price" in unpriced.basis
+
+
+def test_process_peak_survives_the_samplers_resets():
+    """The runner resets the kernel's peak mark per batch; the process's peak (what
+    `lmscape bench` prints) still counts what happened before a reset."""
+    base = measure.process_usage()
+    with measure.RssSampler() as sampler:
+        sampler.take_peak()
+        rss_before = measure.psutil.Process().memory_info().rss
+        block = np.ones(96 * 2**20 // 8)  # 96 MiB, touched
+        del block
+        sampler.take_peak()  # resets the kernel mark
+        sampler.take_peak()
+    usage = measure.process_usage()
+    assert usage.peak_rss_bytes >= rss_before + 80 * 2**20
+    assert usage.peak_rss_bytes >= base.peak_rss_bytes
+    assert usage.cpu_s >= base.cpu_s and usage.wall_s >= base.wall_s > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -18,8 +19,8 @@ from lmscape.cli.main import build_app
 runner = CliRunner()
 
 
-def invoke(*args: str):
-    return runner.invoke(build_app(), list(args), env={"COLUMNS": "200"})
+def invoke(*args: str, columns: int = 200):
+    return runner.invoke(build_app(), list(args), env={"COLUMNS": str(columns)})
 
 
 @pytest.fixture
@@ -134,8 +135,12 @@ def test_bench_runs_real_systems_prints_leaderboard_and_writes_report(tmp_path):
     result = invoke("bench", "--task", "keywords", "--systems", "yake", "--limit", "12",
                     "--out", str(out))
     assert result.exit_code == 0, result.output
-    assert "keywords — inspec:test_public — f1@10" in result.output
-    assert "yake" in result.output and "measured, n=12" in result.output
+    assert "keywords — inspec:test_public — n=12" in result.output
+    assert "f1@10 ↑" in result.output and "│ 1 │ yake" in result.output
+    # the command's own figures and where its time went
+    assert re.search(r"^bench: .+ wall, .+ CPU \(user\+sys, incl\. children\), [\d.]+ [KMG]iB peak "
+                     r"RSS( \(.+ in the largest child process\))?$", result.output, re.MULTILINE), result.output
+    assert "where the time went" in result.output and re.search(r"^yake +\d", result.output, re.MULTILINE)
     html = out.read_text()
     assert "Keyphrase matching protocol" in html and "Porter" in html
     # Same command again: served from the cache; --resume keeps stored items.
@@ -150,3 +155,29 @@ def test_bench_unknown_system_is_one_error_line(tmp_path):
     line = one_error_line(invoke("bench", "--task", "sentiment", "--systems", "vadr",
                                  "--limit", "5", "--out", str(tmp_path / "r.html")))
     assert "vadr" in line
+
+
+def test_bench_at_80_columns_keeps_names_whole_and_prints_its_figures(tmp_path):
+    out = tmp_path / "report.html"
+    result = invoke("bench", "--task", "sentiment", "--systems", "vader", "--limit", "6",
+                    "--out", str(out), columns=80)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert all(len(line) <= 80 for line in lines), result.output
+    assert "accuracy ↑" in result.output and "│ 1 │ vader" in result.output
+    assert any(line.startswith("bench: ") and "wall" in line for line in lines)
+    html = out.read_text()
+    assert "This <code>lmscape bench</code> command" in html and "load / fit" in html
+
+
+def test_runs_and_tasks_keep_names_whole_at_80_columns(measured):
+    from lmscape.methods.registry import DEFAULT_SYSTEMS
+
+    result = invoke("runs", columns=80)
+    assert result.exit_code == 0 and "vader-strict" in result.output, result.output
+    assert all(len(line) <= 80 for line in result.output.splitlines())
+    tasks = invoke("tasks", columns=80)
+    assert tasks.exit_code == 0, tasks.output
+    lines = tasks.output.splitlines()
+    for name in (n for names in DEFAULT_SYSTEMS.values() for n in names):
+        assert any(re.search(rf"(^|[\s│]){re.escape(name)}($|[\s│,])", ln) for ln in lines), name

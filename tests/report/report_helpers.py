@@ -1,5 +1,6 @@
 """Shared fixtures for report tests: a store with two measured systems on the real
-sentiment task (VADER variants), and the skip-or-fail rule for services."""
+sentiment task (VADER variants), a store with every built-in default system name, and
+the skip-or-fail rule for services."""
 
 from __future__ import annotations
 
@@ -21,6 +22,20 @@ def report_store(tmp_path):
     store = open_store(f"sqlite:///{tmp_path / 'report.db'}")
     measure_two_vaders(store)
     yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def default_names_store(tmp_path_factory):
+    """Every built-in default system name, measured by cheap stand-ins on 8 real items
+    of each task (see ``bench_helpers.measure_default_system_names``)."""
+    from bench_helpers import measure_default_system_names
+
+    from lmscape.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path_factory.mktemp('names') / 'b.db'}")
+    tasks = measure_default_system_names(store, limit=8)
+    yield store, tasks
     store.close()
 
 

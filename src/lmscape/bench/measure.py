@@ -2,21 +2,30 @@
 
 Peak RSS comes from the kernel's per-process high-water mark (``VmHWM``), reset at the
 start of every window through ``/proc/self/clear_refs``; where that is unavailable, from
-a thread sampling psutil every 20 ms. (``ru_maxrss`` cannot be reset between systems.)
+a thread sampling psutil every 20 ms. Every reset first folds the mark into a
+process-wide peak, so :func:`process_usage` still knows the peak of the whole process
+(the reset lowers ``ru_maxrss`` too on Linux, so that cannot be used for it).
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import sys
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
 import psutil
+
+try:
+    import resource
+except ImportError:  # Windows: no getrusage
+    resource = None  # type: ignore[assignment]
 
 
 def percentile(values: Iterable[float | None], q: float) -> float | None:
@@ -47,8 +56,14 @@ def _kernel_peak_bytes() -> int | None:
     return None
 
 
+_folded_peak = 0  # the highest VmHWM seen before a reset, over the process's life
+
+
 def _reset_kernel_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0: write 5 to clear_refs)."""
+    """Reset VmHWM to the current RSS (Linux >= 4.0: write 5 to clear_refs), after
+    folding the mark into the process-wide peak."""
+    global _folded_peak
+    _folded_peak = max(_folded_peak, _kernel_peak_bytes() or 0)
     try:
         _CLEAR_REFS.write_text("5")
     except OSError:
@@ -146,6 +161,48 @@ class CpuClock:
         out = (wall - self._wall, cpu - self._cpu)
         self._wall, self._cpu = wall, cpu
         return out
+
+
+def process_peak_rss_bytes() -> int:
+    """Peak RSS of this process since it started (bytes), resets of VmHWM included."""
+    kernel = _kernel_peak_bytes()
+    if kernel is not None:
+        return max(_folded_peak, kernel)
+    if resource is None:
+        return psutil.Process().memory_info().peak_wset  # Windows keeps the peak itself
+    return _maxrss_bytes(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # never reset
+
+
+def _maxrss_bytes(value: int) -> int:
+    return value if sys.platform == "darwin" else value * 1024  # macOS: bytes; else KiB
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its children that have ended."""
+    t = psutil.Process().cpu_times()
+    return (t.user + t.system + getattr(t, "children_user", 0.0)
+            + getattr(t, "children_system", 0.0))
+
+
+@dataclass(frozen=True)
+class ProcessUsage:
+    """What this process has used since it started: the figures ``lmscape bench`` prints."""
+
+    wall_s: float  # since the process was created (interpreter start and imports included)
+    cpu_s: float  # user + system, process + ended children
+    peak_rss_bytes: int  # this process
+    children_peak_rss_bytes: int  # the largest ended child (0: none)
+
+
+def process_usage() -> ProcessUsage:
+    children = 0 if resource is None else _maxrss_bytes(
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return ProcessUsage(
+        wall_s=max(0.0, time.time() - psutil.Process().create_time()),
+        cpu_s=cpu_seconds(),
+        peak_rss_bytes=process_peak_rss_bytes(),
+        children_peak_rss_bytes=children,
+    )
 
 
 def path_size_bytes(path: str | os.PathLike[str]) -> int | None:

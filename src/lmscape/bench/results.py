@@ -4,6 +4,14 @@ A leaderboard is per task and dataset: for every system, its latest finished run
 that dataset (*measured* rows), plus *reported* rows from the catalog (published scores
 on the same dataset, with source and setting, and list prices) — kept in separate
 lists so they are never ranked together.
+
+A board carries every metric its rows have (:class:`BoardMetric`: name and direction),
+primary first. Its *headline* metrics are the primary one plus, in the task's metric
+order, each metric that some row needs to show any quality at all (dialogue: ``chrf``
+for systems that reply, ``perplexity`` ↓ for systems that only score the reference).
+Measured rows are ranked by the first headline metric they have: first every row with
+the primary metric, then the rest, metric by metric (``rank`` restarts at 1 in each
+group; ``rank_metric`` names the metric of the group).
 """
 
 from __future__ import annotations
@@ -104,6 +112,11 @@ class BoardRow:
     n_errors: int = 0
     prompt_tokens_mean: float | None = None
     completion_tokens_mean: float | None = None
+    load_s: float | None = None  # building the system in its latest run (model load)
+    fit_s: float | None = None  # training / calibration in its latest run
+    predict_s: float | None = None  # the method's own time over the stored items
+    rank: int | None = None  # within ``rank_metric``'s group; None: not ranked
+    rank_metric: str | None = None
     # reported rows only
     source: str | None = None
     setting: str | None = None
@@ -113,10 +126,32 @@ class BoardRow:
     size_class: str | None = None
     memory_estimate_bytes: float | None = None  # catalog estimate (fp16 weights + overhead)
     memory_basis: str | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)  # name -> {value, low, high, n}
+
+    def value(self, metric: str) -> float | None:
+        return (self.metrics.get(metric) or {}).get("value")
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoardMetric:
+    name: str
+    higher_is_better: bool = True
+    primary: bool = False
+
+    @property
+    def arrow(self) -> str:
+        return "↑" if self.higher_is_better else "↓"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.arrow}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "higher_is_better": self.higher_is_better,
+                "primary": self.primary}
 
 
 @dataclass(kw_only=True)
@@ -129,6 +164,19 @@ class Leaderboard:
     reported: list[BoardRow]
     energy_method: str | None = None
     machines: list[dict[str, Any]] = field(default_factory=list)
+    metrics: list[BoardMetric] = field(default_factory=list)  # primary first
+    headline: list[str] = field(default_factory=list)  # the metrics every view shows
+
+    def metric_info(self, name: str) -> BoardMetric:
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        return BoardMetric(name=name, higher_is_better=self.higher_is_better
+                           if name == self.metric else True, primary=name == self.metric)
+
+    @property
+    def headline_metrics(self) -> list[BoardMetric]:
+        return [self.metric_info(name) for name in self.headline or [self.metric]]
 
     def find(self, system: str) -> BoardRow:
         for row in self.measured:
@@ -142,7 +190,8 @@ class Leaderboard:
         return {
             "task": self.task, "dataset": self.dataset, "metric": self.metric,
             "higher_is_better": self.higher_is_better, "energy_method": self.energy_method,
-            "machines": self.machines,
+            "machines": self.machines, "metrics": [m.as_dict() for m in self.metrics],
+            "headline": self.headline,
             "measured": [r.as_dict() for r in self.measured],
             "reported": [r.as_dict() for r in self.reported],
         }
@@ -167,6 +216,7 @@ def _measured_row(run: RunRecord) -> BoardRow:
         n_errors=int(s.get("n_errors") or 0), metrics=s.get("metrics") or {},
         prompt_tokens_mean=s.get("prompt_tokens_mean"),
         completion_tokens_mean=s.get("completion_tokens_mean"),
+        load_s=s.get("load_s"), fit_s=s.get("fit_s"), predict_s=s.get("wall_s"),
     )
 
 
@@ -174,6 +224,73 @@ def _sort_key(row: BoardRow, higher: bool) -> tuple[int, float]:
     if row.quality is None:
         return (1, 0.0)
     return (0, -row.quality if higher else row.quality)
+
+
+def board_metrics(task: str, runs: list[RunRecord]) -> list[BoardMetric]:
+    """Every metric the runs have, primary first, then in the task's order; each with
+    its direction (from the summaries; for runs stored before summaries recorded it,
+    from the task)."""
+    summaries = [r.summary or {} for r in runs]
+    primary = next((s.get("primary_metric") for s in summaries if s.get("primary_metric")), "")
+    higher = bool(summaries[0].get("higher_is_better", True)) if summaries else True
+    order: list[str] = [primary] if primary else []
+    lower: set[str] = set()
+    known = False
+    for s in summaries:
+        order += s.get("metric_order") or []
+        if "lower_is_better" in s:
+            known = True
+            lower.update(s["lower_is_better"])
+    if not known:
+        lower |= _task_lower_is_better(task)
+    for s in summaries:
+        order += list(s.get("metrics") or {})
+    present = {name for s in summaries for name in (s.get("metrics") or {})}
+    return [BoardMetric(name=name, primary=name == primary,
+                        higher_is_better=higher if name == primary else name not in lower)
+            for name in dict.fromkeys(order) if name == primary or name in present]
+
+
+def _task_lower_is_better(task: str) -> set[str]:
+    try:
+        from lmscape.tasks.registry import get_task
+
+        return set(getattr(get_task(task), "lower_is_better", ()) or ())
+    except Exception:  # noqa: BLE001 - a task from a plugin or a removed task
+        return set()
+
+
+def headline_metrics(metrics: list[BoardMetric], rows: list[BoardRow]) -> list[str]:
+    """The primary metric, and each further metric (in order) that some row needs to
+    show any quality at all."""
+    names = [m.name for m in metrics]
+    shown = names[:1]
+    for name in names[1:]:
+        if any(row.value(name) is not None and all(row.value(s) is None for s in shown)
+               for row in rows):
+            shown.append(name)
+    return shown
+
+
+def rank_rows(rows: list[BoardRow], metrics: list[BoardMetric]) -> list[BoardRow]:
+    """Rows grouped by the first of ``metrics`` they have, each group best first;
+    ``rank`` counts within the group. Rows with none of them come last, unranked."""
+    groups: list[list[BoardRow]] = [[] for _ in metrics]
+    rest: list[BoardRow] = []
+    for row in rows:
+        i = next((i for i, m in enumerate(metrics) if row.value(m.name) is not None), None)
+        (rest if i is None else groups[i]).append(row)
+    out: list[BoardRow] = []
+    for metric, group in zip(metrics, groups, strict=True):
+        sign = -1.0 if metric.higher_is_better else 1.0
+        group.sort(key=lambda r, m=metric.name: (sign * (r.value(m) or 0.0), r.system))
+        for rank, row in enumerate(group, 1):
+            row.rank, row.rank_metric = rank, metric.name
+        out += group
+    for row in sorted(rest, key=lambda r: r.system):
+        row.rank, row.rank_metric = None, None
+        out.append(row)
+    return out
 
 
 def latest_runs(store: Store, task: str, dataset: str | None = None) -> list[RunRecord]:
@@ -222,7 +339,11 @@ def leaderboard(store: Store, task: str, dataset: str | None = None, *,
     summary = runs[0].summary or {}
     metric = summary.get("primary_metric") or ""
     higher = bool(summary.get("higher_is_better", True))
-    measured = sorted((_measured_row(r) for r in runs), key=lambda r: _sort_key(r, higher))
+    metrics = board_metrics(task, runs)
+    rows = [_measured_row(r) for r in runs]
+    headline = headline_metrics(metrics, rows)
+    info = {m.name: m for m in metrics}
+    measured = rank_rows(rows, [info[name] for name in headline])
     energy_method = next((r.summary["energy"]["method"] for r in runs
                           if (r.summary or {}).get("energy")), None)
     machines = distinct_machines(r.machine for r in runs)
@@ -230,7 +351,8 @@ def leaderboard(store: Store, task: str, dataset: str | None = None, *,
     return Leaderboard(task=task, dataset=runs[0].dataset, metric=metric,
                        higher_is_better=higher, measured=measured,
                        reported=sorted(reported, key=lambda r: _sort_key(r, higher)),
-                       energy_method=energy_method, machines=machines)
+                       energy_method=energy_method, machines=machines, metrics=metrics,
+                       headline=headline)
 
 
 # -- reported rows from the catalog --------------------------------------------------------
@@ -300,6 +422,7 @@ def reported_rows(task: str, metric: str, measured: list[BoardRow], catalog: Any
         if score is not None:
             rows.append(BoardRow(
                 metric=score.metric, quality=score.value, source=score.source,
+                metrics={metric: {"value": score.value, "low": None, "high": None, "n": None}},
                 setting=score.setting, benchmark=score.benchmark,
                 as_of=str(getattr(score, "as_of", "") or ""), **common))
         else:

@@ -220,9 +220,11 @@ class Runner:
 
     # -- the run ---------------------------------------------------------------------
     def run(self, system: SystemLike, spec: RunSpec, *, resume: bool = False,
-            rss_baseline: int | None = None) -> RunOutcome:
+            rss_baseline: int | None = None, load_s: float | None = None) -> RunOutcome:
         """Run ``system`` on ``spec``. ``rss_baseline`` is the process RSS measured before
-        the system was built; with it, results also record the memory the system added."""
+        the system was built; with it, results also record the memory the system added.
+        ``load_s`` is the time the caller took to build the system (model load); it is
+        kept in the summary beside ``fit_s``."""
         self._rss_baseline = rss_baseline
         task = spec.task
         ids = [item.id for item in spec.items]
@@ -263,6 +265,7 @@ class Runner:
         summary = summarise_run(
             self.store, run_id, task, {item.id: item for item in spec.items},
             extra={
+                "load_s": load_s,
                 "fit_s": fit_s,
                 "model_size_bytes": model_size_bytes(getattr(system.method, "model", None)),
                 "is_local": cost.is_local,

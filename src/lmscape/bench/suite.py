@@ -3,6 +3,12 @@
 ``lmscape bench`` with no arguments runs :data:`DEFAULT_TASKS`, each with
 ``methods.registry.default_systems(task)`` on ``default_limit(task)`` items of the
 task's default split. Custom runs name a task, systems and optionally a data file.
+
+:func:`run_plans` times every system it builds (:class:`SystemTiming`): the load
+(building the system), the fit (training or calibration, from the run's summary), the
+items (predicting, scoring and storing; cache hits are almost free) and the whole,
+freeing memory included, in wall seconds and in CPU seconds of the process and its
+children. The run's summary keeps ``load_s`` and ``fit_s`` too.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import ctypes
 import functools
 import gc
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +26,9 @@ from typing import Any
 
 import psutil
 
+from lmscape.bench.breakdown import SystemTiming
 from lmscape.bench.executor import Executor
+from lmscape.bench.measure import cpu_seconds
 from lmscape.bench.runner import Progress, Runner, RunOutcome, RunSpec
 from lmscape.errors import ConfigError, DataError, LmscapeError
 from lmscape.store.db import Store
@@ -41,6 +50,7 @@ class BenchPlan:
 class BenchResult:
     outcomes: list[RunOutcome] = field(default_factory=list)
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # task, system, why
+    timings: list[SystemTiming] = field(default_factory=list)
 
 
 def file_digest(path: str | Path) -> str:
@@ -163,20 +173,44 @@ def run_plans(store: Store, plans: list[BenchPlan], *, resume: bool = False,
     result = BenchResult()
     for plan in plans:
         for spec_name in plan.systems:
-            baseline = release_memory()
+            timing = SystemTiming(task=plan.task.name, system=spec_name, status="failed",
+                                  load_s=0.0)
+            result.timings.append(timing)
+            start, cpu_start = time.perf_counter(), cpu_seconds()
             try:
-                system = (build(spec_name, plan.task, base_url=base_url) if base_url
-                          else build(spec_name, plan.task))
-            except LmscapeError as exc:
-                if plan.explicit:
-                    raise
-                result.skipped.append((plan.task.name, spec_name, exc.one_line()))
-                if on_skip:
-                    on_skip(plan.task.name, spec_name, exc.one_line())
-                continue
-            try:
-                result.outcomes.append(runner.run(system, plan.spec, resume=resume,
-                                                  rss_baseline=baseline))
+                _run_one(runner, plan, spec_name, build, timing, result, resume=resume,
+                         on_skip=on_skip, base_url=base_url)
             finally:
-                close_system(system)
+                timing.total_s = time.perf_counter() - start
+                timing.cpu_s = cpu_seconds() - cpu_start
     return result
+
+
+def _run_one(runner: Runner, plan: BenchPlan, spec_name: str, build: Callable[..., Any],
+             timing: SystemTiming, result: BenchResult, *, resume: bool,
+             on_skip: Callable[[str, str, str], None] | None,
+             base_url: str | None = None) -> None:
+    baseline = release_memory()
+    built = time.perf_counter()
+    try:
+        system = (build(spec_name, plan.task, base_url=base_url) if base_url
+                  else build(spec_name, plan.task))
+    except LmscapeError as exc:
+        timing.status, timing.load_s = "skipped", time.perf_counter() - built
+        if plan.explicit:
+            raise
+        result.skipped.append((plan.task.name, spec_name, exc.one_line()))
+        if on_skip:
+            on_skip(plan.task.name, spec_name, exc.one_line())
+        return
+    timing.load_s, timing.system = time.perf_counter() - built, system.name
+    try:
+        outcome = runner.run(system, plan.spec, resume=resume, rss_baseline=baseline,
+                             load_s=timing.load_s)
+        result.outcomes.append(outcome)
+        timing.status, timing.fit_s = "done", outcome.summary.get("fit_s")
+        timing.items_s = time.perf_counter() - built - timing.load_s - (timing.fit_s or 0.0)
+        timing.n_computed, timing.n_cached = outcome.n_computed, outcome.n_cached
+        timing.n_resumed = outcome.n_resumed
+    finally:
+        close_system(system)

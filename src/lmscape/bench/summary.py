@@ -13,7 +13,10 @@ ran start to finish:
 - peak RSS of the process while predicting, and (when the suite measured the RSS before
   building the system) the memory the system added: model load, fit and prediction;
   model size on disk;
-- cost per 1k items (see :mod:`.cost`), energy and carbon per 1k items (see :mod:`.energy`).
+- cost per 1k items (see :mod:`.cost`), energy and carbon per 1k items (see :mod:`.energy`);
+- which way each metric points (``lower_is_better``: the task's ``lower_is_better`` names,
+  plus the primary metric when the task says lower is better) and the task's metric order,
+  so leaderboards can show every metric with its arrow.
 """
 
 from __future__ import annotations
@@ -29,6 +32,21 @@ from lmscape.store.db import Store
 from lmscape.store.schema import cache as cache_table
 from lmscape.store.schema import results as results_table
 from lmscape.tasks.base import Item, Task
+
+
+def lower_is_better(task: Task) -> list[str]:
+    """The task's metrics where a lower value is better, sorted."""
+    names = set(getattr(task, "lower_is_better", ()) or ())
+    if not task.higher_is_better:
+        names.add(task.primary_metric)
+    return sorted(names)
+
+
+def metric_order(task: Task, metrics: dict[str, Any]) -> list[str]:
+    """The primary metric, then the task definition's metrics, then any others."""
+    definition = getattr(task, "definition", None)
+    declared = list(getattr(definition, "metrics", ()) or ())
+    return list(dict.fromkeys([task.primary_metric, *declared, *metrics]))
 
 
 def summarise_run(store: Store, run_id: str, task: Task, items_by_id: dict[str, Item],
@@ -60,6 +78,8 @@ def summarise_run(store: Store, run_id: str, task: Task, items_by_id: dict[str, 
         "task_version": task.version,
         "primary_metric": task.primary_metric,
         "higher_is_better": task.higher_is_better,
+        "lower_is_better": lower_is_better(task),
+        "metric_order": metric_order(task, metrics),
         "metrics": {name: m.as_dict() for name, m in metrics.items()},
         "n": n,
         "n_errors": len(rows) - len(ok),

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Self
 
 import typer
 
 from lmscape.cli.app import console, err_console
+
+if TYPE_CHECKING:
+    from lmscape.bench.breakdown import Breakdown
 
 DEFAULT_OUT = Path("report.html")
 
@@ -41,7 +44,10 @@ class RichProgress:
         self.bars.stop()
 
     def start(self, system: str, total: int, done: int) -> None:
-        self.current[system] = self.bars.add_task(system[:40], total=total, completed=done)
+        from lmscape.report.names import label_within
+
+        self.current[system] = self.bars.add_task(label_within(system, 40), total=total,
+                                                  completed=done)
         self.bars.advance(self.overall, done)
 
     def advance(self, system: str, n: int) -> None:
@@ -94,26 +100,33 @@ def bench(
     """Run systems on tasks; print leaderboards; write an HTML report.
 
     With no arguments: the default suite (sentiment, keywords, dialogue) on the embedded
-    local models and classic baselines.
+    local models and classic baselines. Ends with where the time went (per system and
+    for one-off work) and the command's own wall time, CPU time and peak RSS.
     """
+    from lmscape.bench.breakdown import Breakdown, PhaseClock
     from lmscape.bench.executor import make_executor
+    from lmscape.bench.measure import process_usage
     from lmscape.bench.suite import custom_plan, default_plans, run_plans
     from lmscape.errors import DataError
     from lmscape.store import open_store
 
+    clock = PhaseClock()
+    started = process_usage()
+    clock.add("start-up (interpreter, imports)", started.wall_s, started.cpu_s)
     if threads:
         os.environ["LMSCAPE_THREADS"] = str(threads)
     if task is None and (systems or data or text_col or label_col or split):
         raise DataError("--systems, --data, --split and column options need --task",
                         hint="add --task sentiment (or keywords, dialogue); see `lmscape tasks`")
     chosen = [s.strip() for s in systems.split(",") if s.strip()] if systems else None
-    if task is None:
-        # --seed only changes the suite's sample together with --limit
-        plans = default_plans() if limit is None else default_plans(limit=limit, seed=seed)
-    else:
-        plans = [custom_plan(task, chosen, split=split,
-                             data_file=str(data) if data else None, text_col=text_col,
-                             label_col=label_col, limit=limit, seed=seed)]
+    with clock.phase("reading items"):
+        if task is None:
+            # --seed only changes the suite's sample together with --limit
+            plans = default_plans() if limit is None else default_plans(limit=limit, seed=seed)
+        else:
+            plans = [custom_plan(task, chosen, split=split,
+                                 data_file=str(data) if data else None, text_col=text_col,
+                                 label_col=label_col, limit=limit, seed=seed)]
     runs_on = make_executor(executor, address=address, workers=workers,
                             chunk_size=chunk_size, worker_cpus=worker_cpus)
     store = open_store()
@@ -127,20 +140,30 @@ def bench(
             result = run_plans(store, plans, resume=resume, use_cache=not no_cache,
                                progress=progress, on_skip=skipped, base_url=base_url,
                                executor=runs_on)
-        _print_boards(store, [p.task.name for p in plans],
-                      {p.task.name: p.spec.dataset for p in plans})
+        names = [p.task.name for p in plans]
+        with clock.phase("leaderboards"):
+            _print_boards(store, names, {p.task.name: p.spec.dataset for p in plans})
         from lmscape.decide.report_section import recommendation_sections
         from lmscape.report.html import write_report
 
-        names = [p.task.name for p in plans]
-        path = write_report(store, out, tasks=names,
-                            extra_sections=recommendation_sections(store, names))
+        with clock.phase("report writing"):
+            path = write_report(store, out, tasks=names,
+                                extra_sections=recommendation_sections(store, names),
+                                breakdown=Breakdown.now(result.timings, clock.phases))
         console.print(f"report written to [bold]{path}[/]")
         if result.skipped:
             err_console.print(f"{len(result.skipped)} system(s) skipped (see above)")
     finally:
         store.close()
         runs_on.close()
+    _print_breakdown(Breakdown.now(result.timings, clock.phases))
+
+
+def _print_breakdown(breakdown: Breakdown) -> None:
+    from lmscape.report.breakdown import breakdown_table, usage_line
+
+    console.print(breakdown_table(breakdown, console.width))
+    console.print(usage_line(breakdown), highlight=False)
 
 
 def _print_boards(store, tasks: list[str], datasets: dict[str, str]) -> None:
@@ -163,18 +186,34 @@ def tasks_cmd() -> None:
     from rich.table import Table
 
     from lmscape.methods.registry import default_systems, list_methods
+    from lmscape.report.names import table_width
     from lmscape.tasks.registry import get_task, list_tasks
 
-    table = Table(title="tasks", title_justify="left")
-    for header in ("task", "version", "dataset", "splits", "metric", "methods", "default systems"):
-        table.add_column(header, overflow="fold")
+    rows = []
     for name in list_tasks():
         t = get_task(name)
         definition = getattr(t, "definition", None)
-        table.add_row(name, t.version, getattr(definition, "dataset", "—"),
-                      ", ".join(getattr(t, "splits", ()) or ()), t.primary_metric,
-                      ", ".join(list_methods(t)), ", ".join(default_systems(name)))
-    console.print(table)
+        rows.append({"task": name, "version": t.version,
+                     "dataset": getattr(definition, "dataset", "—"),
+                     "splits": list(getattr(t, "splits", ()) or ()),
+                     "metric": t.primary_metric, "methods": list_methods(t),
+                     "default systems": default_systems(name)})
+    # One name per line, never cut; a table where it fits, else one block per task.
+    table = Table(title="tasks", title_justify="left")
+    for header in rows[0] if rows else ():
+        table.add_column(header, no_wrap=True)
+    for row in rows:
+        table.add_row(*("\n".join(v) or "—" if isinstance(v, list) else v for v in row.values()))
+    if table_width(table) <= console.width:
+        console.print(table)
+        return
+    for row in rows:
+        console.print(f"[bold]{row['task']}[/] — v{row['version']}, {row['dataset']} "
+                      f"({', '.join(row['splits'])}), metric {row['metric']}", highlight=False)
+        console.print(f"  methods: {', '.join(row['methods'])}", highlight=False)
+        console.print("  default systems:" + "".join(
+            f"\n    {s}" for s in row["default systems"]) if row["default systems"]
+            else "  default systems: none", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -82,10 +82,8 @@ def runs(
     limit: int = typer.Option(50, "--limit", "-n", help="Show at most N runs."),
 ) -> None:
     """List stored benchmark runs, newest first."""
-    from rich.table import Table
-
     from lmscape.bench.results import list_runs, stored_counts
-    from lmscape.report import fmt as f
+    from lmscape.report.runs_table import runs_table
     from lmscape.store import open_store
 
     store = open_store()
@@ -97,28 +95,7 @@ def runs(
     if not records:
         console.print("no runs stored yet; run `lmscape bench`")
         return
-    unfinished = any(r.status != "done" for r in records)
-    table = Table(title=f"runs ({len(records)} shown)", title_justify="left",
-                  caption="runs left 'running' (killed) or 'failed' continue where they stopped "
-                          "with the same `lmscape bench ...` command plus --resume"
-                  if unfinished else None, caption_justify="left")
-    wide = console.width >= 120
-    headers = ("run", "task", "system", *(("dataset",) if wide else ()), "status", "items",
-               "quality", *(("items/s",) if wide else ()), "started")
-    for header in headers:
-        table.add_column(header, overflow="fold",
-                         no_wrap=header not in ("system", "dataset", "quality"))
-    for r in records:
-        s = r.summary or {}
-        metric = s.get("primary_metric")
-        m = (s.get("metrics") or {}).get(metric) or {}
-        quality = f"{metric} {f.quality(m.get('value'))}" if metric and m else "—"
-        cells = {"run": r.id[:8], "task": r.task, "system": r.system, "dataset": r.dataset,
-                 "status": r.status, "items": f"{counts.get(r.id, 0)}/{r.n_items or '?'}",
-                 "quality": quality, "items/s": f.rate(s.get("items_per_s")),
-                 "started": r.started_at.strftime("%m-%d %H:%M")}
-        table.add_row(*(cells[h] for h in headers))
-    console.print(table)
+    console.print(runs_table(records, counts, console.width))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,11 @@
-"""Leaderboards as CSV (one row per system, measured and reported, labelled) or JSON."""
+"""Leaderboards as CSV (one row per system, measured and reported, labelled) or JSON.
+
+CSV: the fixed :data:`CSV_COLUMNS` (``quality``/``low``/``high`` are the primary metric;
+``rank`` counts within ``rank_metric``'s group), then ``metric_NAME``,
+``metric_NAME_low`` and ``metric_NAME_high`` for every metric of every board exported
+(empty where a system has no value). JSON: each board with its ``metrics`` (name,
+``higher_is_better``, ``primary``) and ``headline`` list; each row with its ``metrics``.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +20,11 @@ from lmscape.errors import DataError, LmscapeError
 from lmscape.store.db import Store
 
 CSV_COLUMNS = (
-    "task", "dataset", "kind", "rank", "system", "model", "metric", "quality", "low", "high",
-    "n", "n_errors", "latency_p50_s", "latency_p95_s", "ttft_p50_s", "tokens_per_s",
-    "items_per_s", "peak_rss_bytes", "rss_added_bytes", "model_size_bytes", "cost_usd_per_1k", "cost_basis",
-    "kwh_per_1k", "gco2e_per_1k", "source", "setting", "run_id", "machine",
+    "task", "dataset", "kind", "rank", "rank_metric", "system", "model", "metric", "quality",
+    "low", "high", "n", "n_errors", "latency_p50_s", "latency_p95_s", "ttft_p50_s",
+    "tokens_per_s", "items_per_s", "peak_rss_bytes", "rss_added_bytes", "model_size_bytes",
+    "load_s", "fit_s", "predict_s", "cost_usd_per_1k", "cost_basis", "kwh_per_1k",
+    "gco2e_per_1k", "source", "setting", "run_id", "machine",
 )
 
 
@@ -34,22 +42,32 @@ def boards(store: Store, tasks: list[str] | None = None) -> list[Any]:
     return out
 
 
-def _row(board: Any, row: BoardRow, rank: int | None) -> dict[str, Any]:
+def _metric_columns(names: list[str]) -> list[str]:
+    return [c for name in names
+            for c in (f"metric_{name}", f"metric_{name}_low", f"metric_{name}_high")]
+
+
+def _row(board: Any, row: BoardRow) -> dict[str, Any]:
     data = row.as_dict()
-    data.update(task=board.task, dataset=board.dataset, rank=rank,
+    data.update(task=board.task, dataset=board.dataset,
                 machine=json.dumps(row.machine, sort_keys=True) if row.machine else None)
-    return {k: data.get(k) for k in CSV_COLUMNS}
+    out = {k: data.get(k) for k in CSV_COLUMNS}
+    for name, m in (row.metrics or {}).items():
+        out.update({f"metric_{name}": m.get("value"), f"metric_{name}_low": m.get("low"),
+                    f"metric_{name}_high": m.get("high")})
+    return out
 
 
 def to_csv(store: Store, tasks: list[str] | None = None) -> str:
+    exported = boards(store, tasks)
+    names = list(dict.fromkeys(m.name for b in exported for m in b.metrics))
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=[*CSV_COLUMNS, *_metric_columns(names)],
+                            lineterminator="\n", restval="", extrasaction="ignore")
     writer.writeheader()
-    for board in boards(store, tasks):
-        for rank, row in enumerate(board.measured, 1):
-            writer.writerow(_row(board, row, rank))
-        for row in board.reported:
-            writer.writerow(_row(board, row, None))
+    for board in exported:
+        for row in (*board.measured, *board.reported):
+            writer.writerow(_row(board, row))
     return buf.getvalue()
 
 

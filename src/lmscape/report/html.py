@@ -1,4 +1,5 @@
-"""The self-contained HTML report: leaderboards, Pareto plots, methods, machine.
+"""The self-contained HTML report: leaderboards, Pareto plots, methods, machine; and,
+when ``lmscape bench`` writes it, where that command's time went up to that point.
 
 Everything the page needs is inline (plotly.js once, CSS in the template), so it opens
 from a file or an e-mail attachment with no network.
@@ -11,8 +12,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from lmscape.bench.breakdown import Breakdown
 from lmscape.bench.compare import compare_systems
 from lmscape.bench.results import (
+    BoardRow,
     Leaderboard,
     distinct_machines,
     leaderboard,
@@ -55,11 +58,24 @@ def _comparison(store: Store, board: Leaderboard) -> dict[str, Any] | None:
         return None
 
 
+def metric_cell(row: BoardRow, metric: str, digits: int = 3) -> tuple[str, str]:
+    """(value, "[low, high]") of one metric of a row; ("—", "") where it has none."""
+    m = row.metrics.get(metric) or {}
+    if m.get("value") is None:
+        return "—", ""
+    value = fmt.quality(m["value"], digits=digits)
+    if m.get("low") is None or m.get("high") is None:
+        return value, ""
+    return value, f"[{m['low']:.{digits}f}, {m['high']:.{digits}f}]"
+
+
 def build_context(store: Store, tasks: list[str] | None = None, *,
                   compare: tuple[str, str] | None = None,
-                  extra_sections: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                  extra_sections: list[dict[str, Any]] | None = None,
+                  breakdown: Breakdown | None = None) -> dict[str, Any]:
     """``extra_sections``: ``{"id", "title", "html"}`` sections a higher layer renders
-    (the recommendation), shown before the task sections."""
+    (the recommendation), shown before the task sections; ``breakdown``: where the time
+    of the ``lmscape bench`` that writes the report went."""
     from lmscape._version import __version__
     from lmscape.bench.energy import method_text
     from lmscape.bench.suite import DEFAULT_TASKS
@@ -78,6 +94,9 @@ def build_context(store: Store, tasks: list[str] | None = None, *,
         section: dict[str, Any] = {
             "board": board, "plots": task_plots(board, f"t{i}"),
             "comparison": _comparison(store, board),
+            "digits": {m.name: fmt.digits_for([r.value(m.name) for r in
+                                               (*board.measured, *board.reported)])
+                       for m in board.metrics},
         }
         if compare is not None:
             try:
@@ -105,23 +124,30 @@ def build_context(store: Store, tasks: list[str] | None = None, *,
         "plotly_js": plotly_js(),
         "fmt": fmt,
         "extra_sections": list(extra_sections or ()),
+        "metric_cell": metric_cell,
+        "breakdown": breakdown,
     }
 
 
 def render_report(store: Store, tasks: list[str] | None = None, *,
                   compare: tuple[str, str] | None = None,
-                  extra_sections: list[dict[str, Any]] | None = None) -> str:
+                  extra_sections: list[dict[str, Any]] | None = None,
+                  breakdown: Breakdown | None = None) -> str:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
                       lstrip_blocks=True)
     return env.get_template("report.html.j2").render(
-        **build_context(store, tasks, compare=compare, extra_sections=extra_sections))
+        **build_context(store, tasks, compare=compare, extra_sections=extra_sections,
+                        breakdown=breakdown))
 
 
 def write_report(store: Store, out: str | Path, tasks: list[str] | None = None, *,
                  compare: tuple[str, str] | None = None,
-                 extra_sections: list[dict[str, Any]] | None = None) -> Path:
+                 extra_sections: list[dict[str, Any]] | None = None,
+                 breakdown: Breakdown | None = None) -> Path:
+    """Write the report; ``breakdown`` (from ``lmscape bench``) adds where that
+    command's time went up to now."""
     return write_text(render_report(store, tasks, compare=compare,
-                                    extra_sections=extra_sections), out)
+                                    extra_sections=extra_sections, breakdown=breakdown), out)

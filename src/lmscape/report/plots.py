@@ -3,17 +3,21 @@
 Measured systems are filled blue circles with 95% interval bars; the Pareto frontier
 over measured systems (no other measured system is both better and cheaper/faster/
 smaller) is a dashed line through its points; reported catalog models are open orange
-diamonds, in their own legend entry. plotly.js itself is embedded once per report
-(:func:`plotly_js`), so the figures here are bare ``<div>`` snippets.
+diamonds, in their own legend entry. Every headline metric of a board gets its own
+plots, its y axis labelled with its direction (perplexity: lower is better) and its
+frontier drawn that way; reported scores sit on the primary metric's plots. plotly.js
+itself is embedded once per report (:func:`plotly_js`), so the figures here are bare
+``<div>`` snippets.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lmscape.bench.results import BoardRow, Leaderboard
+from lmscape.bench.results import BoardMetric, BoardRow, Leaderboard
 
 MEASURED_COLOUR = "#2563eb"
 FRONTIER_COLOUR = "#1e3a8a"
@@ -61,22 +65,29 @@ def pareto_front(points: Sequence[tuple[float, float]], *, higher_is_better: boo
     return front
 
 
-def _points(rows: Sequence[BoardRow], axis: Axis) -> list[tuple[BoardRow, float, float]]:
+def _points(rows: Sequence[BoardRow], axis: Axis, metric: str
+            ) -> list[tuple[BoardRow, float, float]]:
     out = []
     for row in rows:
-        x = axis.value(row)
-        if x is None or row.quality is None or (axis.log and x <= 0):
+        x, y = axis.value(row), row.value(metric)
+        if x is None or y is None or (axis.log and x <= 0):
             continue
-        out.append((row, float(x), float(row.quality)))
+        out.append((row, float(x), float(y)))
     return out
 
 
-def pareto_figure(board: Leaderboard, axis: Axis) -> Any:
-    """A plotly Figure of quality against one resource axis."""
+def _interval(row: BoardRow, metric: str) -> tuple[float | None, float | None]:
+    m = row.metrics.get(metric) or {}
+    return m.get("low"), m.get("high")
+
+
+def pareto_figure(board: Leaderboard, axis: Axis, metric: BoardMetric | None = None) -> Any:
+    """A plotly Figure of one metric (default: the primary) against one resource axis."""
     import plotly.graph_objects as go
 
+    metric = metric or board.metric_info(board.metric)
     fig = go.Figure()
-    measured = _points(board.measured, axis)
+    measured = _points(board.measured, axis, metric.name)
     if measured:
         fig.add_trace(go.Scatter(
             x=[x for _, x, _ in measured], y=[y for _, _, y in measured],
@@ -88,14 +99,16 @@ def pareto_figure(board: Leaderboard, axis: Axis) -> Any:
             error_y={
                 "type": "data", "symmetric": False, "thickness": 1.2, "width": 3,
                 "color": MEASURED_COLOUR,
-                "array": [(r.high - y) if r.high is not None else 0 for r, _, y in measured],
-                "arrayminus": [(y - r.low) if r.low is not None else 0 for r, _, y in measured],
+                "array": [(hi - y) if (hi := _interval(r, metric.name)[1]) is not None else 0
+                          for r, _, y in measured],
+                "arrayminus": [(y - lo) if (lo := _interval(r, metric.name)[0]) is not None
+                               else 0 for r, _, y in measured],
             },
-            hovertemplate=f"<b>%{{text}}</b><br>{board.metric} %{{y:.3f}}<br>"
+            hovertemplate=f"<b>%{{text}}</b><br>{metric.name} %{{y:.4g}}<br>"
                           f"{axis.hover}<extra>measured</extra>",
         ))
         front = pareto_front([(x, y) for _, x, y in measured],
-                             higher_is_better=board.higher_is_better)
+                             higher_is_better=metric.higher_is_better)
         fig.add_trace(go.Scatter(
             x=[measured[i][1] for i in front], y=[measured[i][2] for i in front],
             mode="lines+markers", name="Pareto frontier",
@@ -104,7 +117,7 @@ def pareto_figure(board: Leaderboard, axis: Axis) -> Any:
                     "line": {"width": 1.5}},
             hoverinfo="skip",
         ))
-    reported = _points(board.reported, axis)
+    reported = _points(board.reported, axis, metric.name)
     if reported:
         fig.add_trace(go.Scatter(
             x=[x for _, x, _ in reported], y=[y for _, _, y in reported],
@@ -119,7 +132,7 @@ def pareto_figure(board: Leaderboard, axis: Axis) -> Any:
         ))
     fig.update_layout(
         template="plotly_white", height=400, margin={"l": 60, "r": 20, "t": 40, "b": 50},
-        title={"text": f"{board.metric} vs {axis.key}", "x": 0.02, "font": {"size": 15}},
+        title={"text": f"{metric.label} vs {axis.key}", "x": 0.02, "font": {"size": 15}},
         legend={"orientation": "h", "yanchor": "bottom", "y": -0.35, "x": 0},
         font={"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12},
     )
@@ -128,8 +141,8 @@ def pareto_figure(board: Leaderboard, axis: Axis) -> Any:
         title = "peak RSS, MiB (log)"
     fig.update_xaxes(title=title, type="log" if axis.log else "linear",
                      showgrid=True, gridcolor="#eef0f3", exponentformat="power")
-    arrow = "higher is better" if board.higher_is_better else "lower is better"
-    fig.update_yaxes(title=f"{board.metric} ({arrow})", showgrid=True, gridcolor="#eef0f3")
+    arrow = "higher is better" if metric.higher_is_better else "lower is better"
+    fig.update_yaxes(title=f"{metric.name} ({arrow})", showgrid=True, gridcolor="#eef0f3")
     return fig
 
 
@@ -149,17 +162,26 @@ def plotly_js() -> str:
 
 
 def task_plots(board: Leaderboard, prefix: str) -> list[dict[str, Any]]:
-    """One plot per axis that has at least one point, as template-ready dicts."""
+    """One plot per headline metric and axis that has at least one point, as
+    template-ready dicts (ids: ``PREFIX-AXIS`` for the primary metric,
+    ``PREFIX-METRIC-AXIS`` for the others)."""
     plots = []
-    for axis in AXES:
-        n_measured = len(_points(board.measured, axis))
-        n_reported = len(_points(board.reported, axis))
-        if n_measured + n_reported == 0:
-            continue
-        plots.append({
-            "axis": axis.key, "id": f"{prefix}-{axis.key}",
-            "html": figure_div(pareto_figure(board, axis), f"{prefix}-{axis.key}"),
-            "n_measured": n_measured, "n_reported": n_reported,
-            "missing_reported": len(board.reported) - n_reported,
-        })
+    for metric in board.headline_metrics:
+        for axis in AXES:
+            n_measured = len(_points(board.measured, axis, metric.name))
+            n_reported = len(_points(board.reported, axis, metric.name))
+            if n_measured + n_reported == 0:
+                continue
+            plot_id = (f"{prefix}-{axis.key}" if metric.primary
+                       else f"{prefix}-{_slug(metric.name)}-{axis.key}")
+            plots.append({
+                "axis": axis.key, "metric": metric.name, "id": plot_id,
+                "html": figure_div(pareto_figure(board, axis, metric), plot_id),
+                "n_measured": n_measured, "n_reported": n_reported,
+                "missing_reported": (len(board.reported) - n_reported) if metric.primary else 0,
+            })
     return plots
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "metric"
