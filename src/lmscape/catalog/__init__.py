@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "Arch": "schema",
     "Fact": "schema",
+    "Lineage": "schema",
     "ModelEntry": "schema",
     "Price": "schema",
     "RunSpec": "schema",
@@ -35,6 +36,7 @@ __all__ = [
     "Arch",
     "Catalog",
     "Fact",
+    "Lineage",
     "ModelEntry",
     "Price",
     "RunSpec",
@@ -49,7 +51,7 @@ __all__ = [
 if TYPE_CHECKING:
     from lmscape.catalog.loader import clear_cache, load_catalog, parse_file
     from lmscape.catalog.queries import Catalog, format_count, parse_count
-    from lmscape.catalog.schema import Arch, Fact, ModelEntry, Price, RunSpec, Score
+    from lmscape.catalog.schema import Arch, Fact, Lineage, ModelEntry, Price, RunSpec, Score
 
 
 def __getattr__(name: str) -> Any:

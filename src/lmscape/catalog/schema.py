@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 T = TypeVar("T")
 
-LOCAL_BACKENDS = frozenset({"llamacpp", "hf", "classic"})
+LOCAL_BACKENDS = frozenset({"llamacpp", "hf", "classic", "onnx"})
 
 
 class _Strict(BaseModel):
@@ -129,6 +129,23 @@ class RunSpec(_Strict):
         return self.backend in LOCAL_BACKENDS
 
 
+class Lineage(_Strict):
+    """How a model made here came about (written by ``lmscape distill`` / ``export``).
+
+    ``metrics`` are measured on ``heldout`` (quality of the student and, where there is
+    one, of its teacher; agreement between them; speed and size)."""
+
+    kind: Literal["distilled", "exported"]
+    base: str  # the student's starting model, or the model that was exported
+    teacher: str | None = None  # a system name, or "gold" for the data's own labels
+    task: str
+    strategy: str  # fine-tune | setfit | bio-tagger | onnx | onnx-int8
+    data: dict[str, Any] = Field(default_factory=dict)  # train / held-out sources, sizes
+    created: dt.datetime
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
 class ModelEntry(_Strict):
     """One model and its cited facts."""
 
@@ -152,6 +169,7 @@ class ModelEntry(_Strict):
     also_runs: list[RunSpec] = Field(default_factory=list)
     card: str | None = None
     notes: str | None = None
+    lineage: Lineage | None = None
 
     _origin: str = PrivateAttr(default="built-in")
 

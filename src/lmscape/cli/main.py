@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "lmscape.cli.report_cmd",  # report, runs
     "lmscape.cli.serve_cmd",  # serve
     "lmscape.cli.keys_cmd",  # keys, usage
+    "lmscape.cli.distill_cmd",  # distill, export
 )
 
 _registered = False

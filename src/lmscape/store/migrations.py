@@ -43,7 +43,7 @@ def _load_extensions() -> None:
     """Import modules that register their own migrations (kept lazy and optional)."""
     import importlib
 
-    for module in ("lmscape.serve.tables",):
+    for module in ("lmscape.serve.tables", "lmscape.distill.tables"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
