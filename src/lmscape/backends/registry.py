@@ -25,6 +25,7 @@ BUILTINS: dict[str, str] = {
     "anthropic": "lmscape.backends.anthropic_backend:AnthropicBackend",
     "google": "lmscape.backends.google_backend:GoogleBackend",
     "classic": "lmscape.backends.classic:ClassicBackend",
+    "onnx": "lmscape.backends.onnx_backend:OnnxBackend",
 }
 
 _registered: dict[str, str | type] = {}

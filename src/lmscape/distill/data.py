@@ -95,6 +95,8 @@ def load_data(task: Task, *, data: str | None = None, eval_data: str | None = No
     else:
         everything = list(task.items(data_file=data, text_col=text_col, label_col=label_col))
         source["train"] = f"{Path(data).name}@{_file_digest(data)}"
+        source.update(heldout_path=str(Path(data).expanduser().resolve()),
+                      text_col=text_col, label_col=label_col)
         if eval_data is None:
             train = [it for it in everything if not in_holdout(it.id, seed)]
             heldout = [it for it in everything if in_holdout(it.id, seed)]
@@ -109,6 +111,8 @@ def load_data(task: Task, *, data: str | None = None, eval_data: str | None = No
     if eval_data is not None:
         heldout = list(task.items(data_file=eval_data, text_col=text_col, label_col=label_col))
         source["heldout"] = f"{Path(eval_data).name}@{_file_digest(eval_data)}"
+        source.update(heldout_path=str(Path(eval_data).expanduser().resolve()),
+                      text_col=text_col, label_col=label_col)
     elif data is None:
         heldout = list(task.items(task.default_split))
         source["heldout"] = f"{task.name}:{task.default_split}"

@@ -39,6 +39,10 @@ def default_name(student: str, task: str, teacher: str) -> str:
     return re.sub(r"[^a-z0-9.-]+", "-", raw).strip("-.")
 
 
+def default_export_name(model: str, strategy: str) -> str:
+    return re.sub(r"[^a-z0-9.-]+", "-", f"{model}-{strategy}".lower()).strip("-.")
+
+
 def models_dir() -> Path:
     return load_settings().home / "models"
 
