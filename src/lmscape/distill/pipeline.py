@@ -39,9 +39,9 @@ from lmscape.tasks.base import Item, Task
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     # chosen before looking at any dev/test item; see benchmarks/distill.py
-    "fine-tune": {"epochs": 3.0, "batch_size": 32, "lr": 1e-4, "max_length": 128},
+    "fine-tune": {"epochs": 2.0, "batch_size": 32, "lr": 1e-4, "max_length": 128},
     "setfit": {"epochs": 1.0, "batch_size": 16, "lr": 2e-5, "max_length": 128},
-    "bio-tagger": {"epochs": 4.0, "batch_size": 8, "lr": 1e-4, "max_length": 512},
+    "bio-tagger": {"epochs": 2.0, "batch_size": 8, "lr": 1e-4, "max_length": 512},
 }
 
 

@@ -9,7 +9,8 @@
    step is cheaper on a CPU, and a few thousand examples cannot move it usefully).
 3. Every ``checkpoint_every`` steps (and at the end) the model, optimiser, schedule,
    step and torch RNG state are written to ``checkpoint.pt`` in the work folder
-   (a temporary file, then an atomic rename), tagged with the run's key. A killed run
+   (a temporary file, then an atomic rename), tagged with the run's key;
+   ``checkpoint.json`` says which step it holds. A killed run
    started again with the same key continues from the last checkpoint and ends with
    the same weights as a run that was never interrupted; a different key starts afresh.
 4. CPU by default; CUDA when it is present (``device=None``).
@@ -17,6 +18,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -152,6 +154,10 @@ def train(model: Any, examples: list[dict[str, Any]], collate: Callable[[list[di
                     "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state()},
                    tmp)
         os.replace(tmp, path)
+        marker = path.with_suffix(".json")  # cheap to read: which step the checkpoint holds
+        marker.with_suffix(".tmp-json").write_text(json.dumps({"run_key": run_key, "step": step,
+                                                               "steps": steps}))
+        os.replace(marker.with_suffix(".tmp-json"), marker)
 
     lengths = [len(e["input_ids"]) for e in examples]
     progress.start(what, steps, start_step)
