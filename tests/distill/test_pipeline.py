@@ -75,6 +75,16 @@ def test_sentiment_gold_fine_tune_catalog_bench_and_onnx_export(tmp_path, lmscap
     assert vectors.shape == (1, 384) and abs(float(np.linalg.norm(vectors)) - 1) < 1e-4
     onnx_system.close()
 
+    # the gateway serves both by name (embeddings: an encoder's endpoint)
+    from lmscape.serve.config import GatewayConfig, resolve_routes
+    from lmscape.serve.pool import build_backend
+
+    routes = resolve_routes(GatewayConfig())
+    for served in ("tiny-sst", "tiny-sst-onnx-int8"):
+        assert routes[served].kinds == ("embeddings",) and routes[served].is_local
+        with build_backend(routes[served]) as backend:
+            assert backend.embed(["a wonderful film"]).vectors.shape == (1, 384)
+
     from lmscape.distill import export
 
     monkeypatch.setitem(export.TOLERANCES, "onnx", (1.01, 0.0))  # no export can pass this

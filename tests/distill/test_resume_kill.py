@@ -33,7 +33,7 @@ stats = train_classifier(student_path("all-minilm-l6-v2"), items, ("negative", "
                          settings, work, "run-1", out)
 print(stats["resumed_from_step"])
 """
-STEPS = 40
+STEPS = 12
 
 
 def _start(work: Path, out: Path) -> subprocess.Popen:

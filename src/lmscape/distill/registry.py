@@ -98,7 +98,7 @@ def catalog_entry_for(name: str, *, path: Path, backend: str, lineage: dict[str,
                     "also apply" if base_entry is not None else "see the base model's licence"),
         "architecture": description,
         "run": {"backend": backend, "model": str(path)},
-        "notes": f"{lineage['kind']} from {base} on {lineage['task']}"
+        "notes": f"{lineage['kind']} from {lineage['base']} on {lineage['task']}"
                  + (f" (teacher: {lineage['teacher']})" if lineage.get("teacher") else ""),
         "lineage": lineage,
     }

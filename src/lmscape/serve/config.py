@@ -127,7 +127,7 @@ EMBEDDED: tuple[Route, ...] = (
           is_local=True, context_window=256, kinds=("embeddings",),
           owned_by="sentence-transformers"),
 )
-LOCAL_BACKENDS = {"llamacpp", "hf", "classic"}
+LOCAL_BACKENDS = {"llamacpp", "hf", "classic", "onnx"}
 
 
 def load_config(path: str | Path | None) -> GatewayConfig:
