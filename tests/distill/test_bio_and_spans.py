@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -75,4 +77,4 @@ def test_ranked_phrases_prefer_whole_spans_and_dedupe_by_stem():
     assert ranked[0][0] == "neural networks"  # "neural network" is the same stemmed phrase
     assert [p for p, _ in ranked].count("neural network") == 0
     assert ranked[0][1] == pytest.approx(0.9 * 0.9 * 0.95, rel=1e-4)
-    assert all(a[1] >= b[1] for a, b in zip(ranked, ranked[1:]))
+    assert all(a[1] >= b[1] for a, b in itertools.pairwise(ranked))

@@ -199,14 +199,14 @@ def _fact_rows(entry) -> list[tuple[str, str, str, str]]:
 def _lineage_rows(lineage) -> list[tuple[str, str]]:
     """What a distilled or exported model came from, and what was measured on it."""
     data = lineage.data or {}
-    rows = [("made", f"{lineage.kind} ({lineage.strategy}) from {lineage.base} on "
-                     f"{lineage.task}, {lineage.created:%Y-%m-%d %H:%M} UTC")]
+    rows = [("made", (f"{lineage.kind} ({lineage.strategy}) from {lineage.base} on "
+                     f"{lineage.task}, {lineage.created:%Y-%m-%d %H:%M} UTC"))]
     if lineage.teacher:
         rows.append(("teacher", lineage.teacher))
     if data:
-        rows.append(("data", f"trained on {data.get('unlabelled') or data.get('train')} "
+        rows.append(("data", (f"trained on {data.get('unlabelled') or data.get('train')} "
                              f"({data.get('n_train')} texts), held out: {data.get('heldout')} "
-                             f"({data.get('n_heldout')})"))
+                             f"({data.get('n_heldout')})")))
     for row in (lineage.metrics or {}).get("heldout") or []:
         quality = row.get("quality")
         agreement = row.get("agreement")
@@ -220,9 +220,9 @@ def _lineage_rows(lineage) -> list[tuple[str, str]]:
         rows.append((f"held-out {row.get('role')}", text))
     check = (lineage.metrics or {}).get("check")
     if check:
-        rows.append(("export check", f"{check['n']} real inputs: label agreement "
+        rows.append(("export check", (f"{check['n']} real inputs: label agreement "
                                      f"{check['agreement']:.4f}, largest probability "
-                                     f"difference {check['max_prob_diff']:.4f}"))
+                                     f"difference {check['max_prob_diff']:.4f}")))
     return rows
 
 

@@ -198,9 +198,9 @@ def export_onnx(model: str, *, int8: bool = False, name: str | None = None,
         inputs = _export_graph(module, tokenizer, outputs, texts, fp32, max_length, kind)
         del module
         if int8:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
             import logging
+
+            from onnxruntime.quantization import QuantType, quantize_dynamic
 
             logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" notice
             quantize_dynamic(str(fp32), str(tmp / MODEL_FILE), weight_type=QuantType.QInt8)

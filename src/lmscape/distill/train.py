@@ -161,7 +161,7 @@ def train(model: Any, examples: list[dict[str, Any]], collate: Callable[[list[di
 
     lengths = [len(e["input_ids"]) for e in examples]
     progress.start(what, steps, start_step)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for step, batch_idx in _step_batches(lengths, settings, steps):
         if step < start_step:
             continue
@@ -181,5 +181,6 @@ def train(model: Any, examples: list[dict[str, Any]], collate: Callable[[list[di
     model.eval()
     return {"steps": steps, "resumed_from_step": resumed_from, "device": device,
             "train_s": time.perf_counter() - started,
+            "train_cpu_s": time.process_time() - cpu_started,  # all threads, this run only
             "final_loss": float(np.mean(losses[-20:])) if losses else None,
             "n_examples": len(examples)}
