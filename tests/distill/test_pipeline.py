@@ -55,6 +55,10 @@ def test_sentiment_gold_fine_tune_catalog_bench_and_onnx_export(tmp_path, lmscap
     assert entry["lineage"]["base"] == "all-minilm-l6-v2"
     assert entry["origin"] == str(lmscape_home / "catalog.yaml")
 
+    ran = _cli("run", "tiny-sst", "a wonderful film")  # a classifier answers with its label
+    assert ran.exit_code == 0, ran.stderr
+    assert ran.stdout.strip() in ("negative", "positive") and "tiny-sst" in ran.stderr
+
     task = get_task("sentiment")
     system = build_system("tiny-sst/fine-tuned", task)
     preds = system.method.predict([Item(id="a", text="a wonderful film"),
@@ -130,6 +134,9 @@ def test_keyphrase_tagger_on_inspec_docs(tmp_path, lmscape_home):
     assert all(phrase in train[0].text for phrase in pred.output)
     assert pred.extra["confidence"] == sorted(pred.extra["confidence"], reverse=True)
     system.close()
+    ran = _cli("run", "tiny-tagger", train[0].text)  # a tagger answers with keyphrases
+    assert ran.exit_code == 0, ran.stderr
+    assert ran.stdout.splitlines() == pred.output
     from lmscape.distill.export import export_onnx
 
     report = export_onnx("tiny-tagger", n_check=4)
