@@ -191,6 +191,9 @@ def export_onnx(model: str, *, int8: bool = False, name: str | None = None,
     tmp = registry.work_dir(name) / "export"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no per-tensor "Loading weights" bar
     try:
         module, tokenizer, outputs = _wrapper(path, kind)
         labels, head = _labels(path, kind)
@@ -220,13 +223,15 @@ def export_onnx(model: str, *, int8: bool = False, name: str | None = None,
                 f"{len(texts)} real inputs: label agreement {agreement:.4f} (needs >= "
                 f"{min_agree}), largest probability difference {max_diff:.4f} (needs <= "
                 f"{max_tol}); nothing was saved",
-                hint="export without --int8, or check the model loads and runs with "
-                     "`lmscape bench`")
+                hint=("export without --int8 (fp32 keeps the original's outputs)" if int8 else
+                      "check the model loads and runs with `lmscape bench`, and report the "
+                      "model's architecture: its graph did not export faithfully"))
         if out.exists():
             shutil.rmtree(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp.rename(out)
     finally:
+        hf_logging.enable_progress_bar()
         shutil.rmtree(registry.work_dir(name), ignore_errors=True)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     new_lineage = {
