@@ -127,9 +127,10 @@ def distill_cmd(
         line = (f"teacher {labels.teacher}: {len(labels.labels)} texts "
                 f"({labels.n_asked} asked now, {labels.n_reused} from the store), "
                 f"{labels.n_unparseable} unparseable, cost ${labels.cost_usd:.4f}")
-        err_console.print(line, highlight=False)
+        err_console.print(line, highlight=False, soft_wrap=True)
         for example in labels.unparseable_examples:
-            err_console.print(f"  unparseable: {example!r}", highlight=False, style="dim")
+            err_console.print(f"  unparseable: {example!r}", highlight=False, style="dim",
+                              soft_wrap=True)
 
     with StageProgress() as progress:
         result = distill(task, teacher, student, data=str(data) if data else None,
@@ -147,12 +148,12 @@ def distill_cmd(
     stats = result.train_stats
     console.print(f"[bold]{result.name}[/] ({result.strategy}, {result.n_train} training "
                   f"texts, {stats['steps']} steps in {stats['train_s']:.0f} s on "
-                  f"{stats['device']}) saved to {result.path}", highlight=False)
+                  f"{stats['device']}) saved to {result.path}", highlight=False, soft_wrap=True)
     console.print(comparison_table(result.rows, result.task, t.primary_metric,
                                    f"{result.name} against its teacher on "
                                    f"{result.lineage['data'].get('heldout')}"))
     console.print(f"use it: lmscape bench --task {result.task} --systems {result.system}",
-                  style="dim", highlight=False)
+                  style="dim", highlight=False, soft_wrap=True)
 
 
 def export_cmd(
@@ -171,13 +172,14 @@ def export_cmd(
         raise ConfigError("no export format chosen", hint="pass --onnx (optionally --int8)")
     report = export_onnx(model, int8=int8, name=name, n_check=check_items)
     console.print(f"[bold]{report.name}[/] written to {report.path} "
-                  f"({report.size_bytes / 1e6:.1f} MB, {report.strategy})", highlight=False)
+                  f"({report.size_bytes / 1e6:.1f} MB, {report.strategy})", highlight=False,
+                  soft_wrap=True)
     console.print(f"checked on {report.n_checked} real inputs: label agreement "
                   f"{report.agreement:.4f} (must be >= {report.min_agreement}), largest "
                   f"probability difference {report.max_prob_diff:.4f} "
-                  f"(must be <= {report.max_prob_tolerance})", highlight=False)
+                  f"(must be <= {report.max_prob_tolerance})", highlight=False, soft_wrap=True)
     console.print(f"use it: lmscape bench --task {report.task} --systems "
-                  f"{report.name}/fine-tuned", style="dim", highlight=False)
+                  f"{report.name}/fine-tuned", style="dim", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
