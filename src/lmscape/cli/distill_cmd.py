@@ -71,7 +71,8 @@ def comparison_table(rows, task_name: str, metric: str, title: str):
     table = Table(title=title, title_justify="left")
     for header in ("role", "system", metric, "agreement", "items/s", "p50 ms", "size MB",
                    "peak RSS MB", "$ / 1k items"):
-        table.add_column(header, justify="left" if header in ("role", "system") else "right")
+        table.add_column(header, justify="left" if header in ("role", "system") else "right",
+                         overflow="fold")
     for r in rows:
         quality = _num(r.quality, ".3f")
         if r.quality_low is not None and r.quality_high is not None:
