@@ -166,9 +166,7 @@ def test_teacher_labels_only_with_unparseable_answers(tmp_path, lmscape_home):
                    "--batch-size", "8")
         assert out.exit_code == 0, out.stderr
         assert "20 texts (20 asked now, 0 from the store), 2 unparseable" in out.stderr
-        assert "teacher-llm/prompted" in out.stdout.replace("\n", "").replace("│", "").replace(" ", "") \
-            or "teacher" in out.stdout
-        assert "agree" in out.stdout
+        assert "teacher" in out.stdout and "agree" in out.stdout  # the comparison table
         lineage = json.loads((lmscape_home / "models" / "tiny-taught" /
                               "lmscape_lineage.json").read_text())
         labels = lineage["metrics"]["teacher_labels"]
