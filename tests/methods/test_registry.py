@@ -24,8 +24,8 @@ def test_parse_spec():
 
 def test_list_methods_per_task():
     assert list_methods("sentiment") == ["zero-shot-choice", "few-shot-choice", "prompted",
-                                         "logreg-head", "vader"]
-    assert list_methods("keywords") == ["prompted", "keybert-mmr", "yake"]
+                                         "logreg-head", "vader", "fine-tuned"]
+    assert list_methods("keywords") == ["prompted", "keybert-mmr", "yake", "fine-tuned"]
     assert list_methods("dialogue") == ["next-turn", "reference-perplexity"]
     assert list_methods(None) == list(METHODS)
 

@@ -2,7 +2,7 @@
 
 A backend is batch-first: a list of requests in, a list of results back in the same
 order. The public methods (``generate``, ``stream``, ``loglikelihood``, ``embed``,
-``classify``) check the capability flags and then call the ``_``-prefixed method a
+``classify``, ``tag``) check the capability flags and then call the ``_``-prefixed method a
 backend implements. Callers never check flags themselves.
 
 Every result carries token usage and timings.
@@ -19,7 +19,8 @@ from typing import Any, ClassVar, Self
 from lmscape.errors import CapabilityError
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
-CAPABILITIES = ("can_generate", "can_stream", "has_loglikelihood", "can_embed", "can_classify")
+CAPABILITIES = ("can_generate", "can_stream", "has_loglikelihood", "can_embed", "can_classify",
+                "can_tag")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,6 +127,21 @@ class ClassifyResult:
     timings: Timings = field(default_factory=Timings)
 
 
+@dataclass(kw_only=True)
+class TagResult:
+    """Per-word tag probabilities of one text (token classification).
+
+    ``spans`` are the character spans of the words the tokenizer split the text into,
+    in text order; ``probs`` is an array of shape (len(spans), len(labels)) whose
+    columns follow ``labels`` (e.g. ``("O", "B-KP", "I-KP")``).
+    """
+
+    spans: list[tuple[int, int]]
+    labels: tuple[str, ...]
+    probs: Any  # numpy.ndarray, float32
+    timings: Timings = field(default_factory=Timings)
+
+
 class Backend(ABC):
     """Base class for every backend.
 
@@ -139,6 +155,7 @@ class Backend(ABC):
     has_loglikelihood: ClassVar[bool] = False
     can_embed: ClassVar[bool] = False
     can_classify: ClassVar[bool] = False
+    can_tag: ClassVar[bool] = False
     is_local: ClassVar[bool] = False
 
     # What the resolver, the gateway and `lmscape backends` need to know, declared here
@@ -191,6 +208,10 @@ class Backend(ABC):
         self._require("can_classify", "classify text")
         return self._classify(list(texts))
 
+    def tag(self, texts: Sequence[str]) -> list[TagResult]:
+        self._require("can_tag", "tag tokens (token classification)")
+        return self._tag(list(texts))
+
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text``; backends with a tokenizer override this."""
         return max(1, len(text) // 4)
@@ -233,6 +254,9 @@ class Backend(ABC):
         raise NotImplementedError
 
     def _classify(self, texts: list[str]) -> list[ClassifyResult]:
+        raise NotImplementedError
+
+    def _tag(self, texts: list[str]) -> list[TagResult]:
         raise NotImplementedError
 
     # -- helpers ---------------------------------------------------------------------

@@ -4,6 +4,8 @@
 |--------------|-------------------------------------------|--------------------------------|
 | ``encoder``  | all-MiniLM-L6-v2 (sentence-transformers), BERT, DistilBERT, TinyBERT | ``embed`` |
 | ``classifier`` | *ForSequenceClassification (fine-tuned BERT family) | ``classify``, ``embed`` |
+| ``classifier`` | a sentence encoder + ``lmscape_head.json`` (SetFit-style distilled students) | ``classify``, ``embed`` |
+| ``tagger``   | *ForTokenClassification (BIO taggers, NER) | ``tag``, ``embed``            |
 | ``causal``   | GPT-Neo, GPT-J, Llama-family, SmolLM2      | ``generate``, ``stream``, ``loglikelihood`` |
 
 ``kind="auto"`` reads the model directory: sentence-transformers files
@@ -36,13 +38,14 @@ from lmscape.backends.base import (
     Request,
     Result,
     StreamChunk,
+    TagResult,
 )
 from lmscape.backends.hf_common import pick_device, pick_dtype
 from lmscape.backends.locate import locate
 from lmscape.config import default_threads
 from lmscape.errors import ConfigError, ModelLoadError, require
 
-KINDS = ("auto", "encoder", "classifier", "causal")
+KINDS = ("auto", "encoder", "classifier", "tagger", "causal")
 ENCODER_TYPES = frozenset(
     {"bert", "distilbert", "roberta", "xlm-roberta", "albert", "electra", "mpnet",
      "deberta", "deberta-v2", "camembert", "modernbert"}
@@ -51,6 +54,7 @@ _OPTIONS = {"trust_remote_code": False, "pooling": "mean"}
 KIND_CAPABILITIES = {
     "encoder": frozenset({"can_embed"}),
     "classifier": frozenset({"can_classify", "can_embed"}),
+    "tagger": frozenset({"can_tag", "can_embed"}),
     "causal": frozenset({"can_generate", "can_stream", "has_loglikelihood"}),
 }
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
@@ -76,9 +80,9 @@ def resolve_path(model: str) -> Path:
 
 
 def detect_kind(path: Path) -> str:
-    """``encoder``, ``classifier`` or ``causal`` from the files in ``path``."""
+    """``encoder``, ``classifier``, ``tagger`` or ``causal`` from the files in ``path``."""
     if (path / "modules.json").exists() or (path / "config_sentence_transformers.json").exists():
-        return "encoder"
+        return "classifier" if (path / "lmscape_head.json").exists() else "encoder"
     config_file = path / "config.json"
     if not config_file.exists():
         raise ModelLoadError(
@@ -92,6 +96,8 @@ def detect_kind(path: Path) -> str:
     for arch in archs:
         if arch.endswith("ForSequenceClassification"):
             return "classifier"
+        if arch.endswith("ForTokenClassification"):
+            return "tagger"
         if arch.endswith(("ForCausalLM", "LMHeadModel")):
             return "causal"
     if config.get("model_type") in ENCODER_TYPES or any(
@@ -100,7 +106,7 @@ def detect_kind(path: Path) -> str:
         return "encoder"
     raise ModelLoadError(
         f"cannot tell what kind of model is in {path} (architectures={archs})",
-        hint="pass kind='encoder', 'classifier' or 'causal'",
+        hint="pass kind='encoder', 'classifier', 'tagger' or 'causal'",
     )
 
 
@@ -199,9 +205,20 @@ class HFBackend(Backend):
             from lmscape.backends.hf_causal import CausalEngine
 
             return CausalEngine(self.path, **common)
-        from lmscape.backends.hf_encoder import ClassifierEngine, EncoderEngine
+        if self.kind == "tagger":
+            from lmscape.backends.hf_tagger import TaggerEngine
 
-        engine = ClassifierEngine if self.kind == "classifier" else EncoderEngine
+            return TaggerEngine(self.path, pooling=opts["pooling"], **common)
+        from lmscape.backends.hf_encoder import (
+            HEAD_FILE,
+            ClassifierEngine,
+            EncoderEngine,
+            HeadClassifierEngine,
+        )
+
+        engine = EncoderEngine
+        if self.kind == "classifier":
+            engine = HeadClassifierEngine if (self.path / HEAD_FILE).exists() else ClassifierEngine
         return engine(self.path, pooling=opts["pooling"], **common)
 
     # -- flags follow the kind --------------------------------------------------------
@@ -219,11 +236,15 @@ class HFBackend(Backend):
 
     @property
     def can_embed(self) -> bool:  # type: ignore[override]
-        return self.kind in ("encoder", "classifier")
+        return self.kind in ("encoder", "classifier", "tagger")
 
     @property
     def can_classify(self) -> bool:  # type: ignore[override]
         return self.kind == "classifier"
+
+    @property
+    def can_tag(self) -> bool:  # type: ignore[override]
+        return self.kind == "tagger"
 
     # -- operations ------------------------------------------------------------------
     def _generate(self, requests: list[Request]) -> list[Result]:
@@ -244,6 +265,9 @@ class HFBackend(Backend):
     def _classify(self, texts: list[str]) -> list[ClassifyResult]:
         return self._engine.classify(texts)
 
+    def _tag(self, texts: list[str]) -> list[TagResult]:
+        return self._engine.tag(texts)
+
     def count_tokens(self, text: str) -> int:
         return self._engine.count_tokens(text)
 
@@ -253,7 +277,7 @@ class HFBackend(Backend):
 
     @property
     def labels(self) -> list[str] | None:
-        """Class labels of a classifier, in id order."""
+        """Class labels of a classifier (tags of a tagger), in id order."""
         return getattr(self._engine, "labels", None)
 
     def info(self) -> dict[str, Any]:
@@ -267,6 +291,7 @@ class HFBackend(Backend):
             parameters=self._engine.n_parameters() if self._engine else None,
             context_length=self.context_length,
             can_classify=self.can_classify,
+            can_tag=self.can_tag,
         )
         return out
 

@@ -241,3 +241,39 @@ class ClassifierEngine:
             usage=Usage(prompt_tokens=sum(tok.lengths)),
             timings=Timings(total_s=time.perf_counter() - start),
         )
+
+
+HEAD_FILE = "lmscape_head.json"
+
+
+class HeadClassifierEngine(EncoderEngine):
+    """A sentence encoder plus a linear head (``lmscape_head.json``: labels, weight, bias),
+    as saved by SetFit-style distillation: softmax(weight · embedding + bias)."""
+
+    def __init__(self, path: Path, **kwargs: Any) -> None:
+        import json
+
+        super().__init__(path, **kwargs)
+        head = json.loads((path / HEAD_FILE).read_text())
+        self.labels = [str(label) for label in head["labels"]]
+        self.weight = np.asarray(head["weight"], dtype=np.float64)
+        self.bias = np.asarray(head["bias"], dtype=np.float64)
+        self.head_normalize = bool(head.get("normalize", True))
+        if self.weight.shape != (len(self.labels), self.dimension()):
+            raise ConfigError(f"{path / HEAD_FILE}: weight shape {self.weight.shape} does not "
+                              f"match {len(self.labels)} labels x {self.dimension()} dims",
+                              hint="re-run the distillation that wrote it")
+
+    def classify(self, texts: list[str]) -> list[ClassifyResult]:
+        if not texts:
+            return []
+        result = self.embed(texts, normalize=self.head_normalize)
+        logits = np.asarray(result.vectors, dtype=np.float64) @ self.weight.T + self.bias
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(axis=1, keepdims=True)
+        per_item = result.timings.total_s / len(texts)
+        return [ClassifyResult(probs={lab: float(p) for lab, p in zip(self.labels, row,
+                                                                       strict=True)},
+                               label=self.labels[int(row.argmax())],
+                               timings=Timings(total_s=per_item)) for row in probs]

@@ -24,6 +24,7 @@ BUILTINS: dict[str, str] = {
     "openai": "lmscape.backends.openai_compat:OpenAIBackend",
     "anthropic": "lmscape.backends.anthropic_backend:AnthropicBackend",
     "google": "lmscape.backends.google_backend:GoogleBackend",
+    "onnx": "lmscape.backends.onnx_backend:OnnxBackend",
 }
 
 _registered: dict[str, str | type] = {}

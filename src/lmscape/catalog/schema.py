@@ -130,6 +130,23 @@ class RunRecipe(_Strict):
     note: str | None = None
 
 
+class Lineage(_Strict):
+    """How a model made here came about (written by ``lmscape distill`` / ``export``).
+
+    ``metrics`` are measured on ``heldout`` (quality of the student and, where there is
+    one, of its teacher; agreement between them; speed and size)."""
+
+    kind: Literal["distilled", "exported"]
+    base: str  # the student's starting model, or the model that was exported
+    teacher: str | None = None  # a system name, or "gold" for the data's own labels
+    task: str
+    strategy: str  # fine-tune | setfit | bio-tagger | onnx | onnx-int8
+    data: dict[str, Any] = Field(default_factory=dict)  # train / held-out sources, sizes
+    created: dt.datetime
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
 class ModelEntry(_Strict):
     """One model and its cited facts."""
 
@@ -153,6 +170,7 @@ class ModelEntry(_Strict):
     also_runs: list[RunRecipe] = Field(default_factory=list)
     card: str | None = None
     notes: str | None = None
+    lineage: Lineage | None = None
 
     _origin: str = PrivateAttr(default="built-in")
 

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "lmscape.cli.decide_cmd",  # recommend, breakeven
     "lmscape.cli.serve_cmd",  # serve
     "lmscape.cli.keys_cmd",  # keys, usage
+    "lmscape.cli.distill_cmd",  # distill, export
 )
 
 _registered = False

@@ -198,6 +198,36 @@ def _fact_rows(entry) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def _lineage_rows(lineage) -> list[tuple[str, str]]:
+    """What a distilled or exported model came from, and what was measured on it."""
+    data = lineage.data or {}
+    rows = [("made", (f"{lineage.kind} ({lineage.strategy}) from {lineage.base} on "
+                     f"{lineage.task}, {lineage.created:%Y-%m-%d %H:%M} UTC"))]
+    if lineage.teacher:
+        rows.append(("teacher", lineage.teacher))
+    if data:
+        rows.append(("data", (f"trained on {data.get('unlabelled') or data.get('train')} "
+                             f"({data.get('n_train')} texts), held out: {data.get('heldout')} "
+                             f"({data.get('n_heldout')})")))
+    for row in (lineage.metrics or {}).get("heldout") or []:
+        quality = row.get("quality")
+        agreement = row.get("agreement")
+        text = str(row.get("system"))
+        if quality is not None:
+            text += f": quality {quality:.3f}"
+        if agreement is not None:
+            text += f", agreement {agreement:.3f}"
+        if row.get("items_per_s"):
+            text += f", {row['items_per_s']:.1f} items/s"
+        rows.append((f"held-out {row.get('role')}", text))
+    check = (lineage.metrics or {}).get("check")
+    if check:
+        rows.append(("export check", (f"{check['n']} real inputs: label agreement "
+                                     f"{check['agreement']:.4f}, largest probability "
+                                     f"difference {check['max_prob_diff']:.4f}")))
+    return rows
+
+
 def _render_entry(entry) -> None:
     from rich.table import Table
 
@@ -230,6 +260,9 @@ def _render_entry(entry) -> None:
         head.add_row("run", "no way to run it is recorded")
     if entry.notes:
         head.add_row("notes", entry.notes)
+    if entry.lineage is not None:
+        for label, value in _lineage_rows(entry.lineage):
+            head.add_row(label, value)
     console.print(head)
     facts = Table(title="facts", title_justify="left")
     for col in ("fact", "value", "source", "as of"):

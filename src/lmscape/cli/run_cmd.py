@@ -109,6 +109,9 @@ def run(
     if prompt == "-":
         prompt = sys.stdin.read()
     with _load(model, _model_options(n_threads, n_ctx), base_url) as backend:
+        if not backend.can_generate and (backend.can_classify or backend.can_tag):
+            _answer_without_generating(backend, prompt)
+            return
         if _wants_chat(backend, system, raw):
             messages = ([{"role": "system", "content": system}] if system else []) + [
                 {"role": "user", "content": prompt}
@@ -128,6 +131,27 @@ def run(
                 highlight=False,
                 soft_wrap=True,
             )
+
+
+def _answer_without_generating(backend, text: str) -> None:
+    """A classifier prints its label and probabilities; a keyphrase tagger its phrases."""
+    if backend.can_classify:
+        [result] = backend.classify([text])
+        probs = ", ".join(f"{k} {v:.3f}" for k, v in sorted(result.probs.items(),
+                                                            key=lambda kv: -kv[1]))
+        _write(f"{result.label}\n")
+        extra = probs
+        seconds = result.timings.total_s
+    else:
+        from lmscape.methods.fine_tuned import ranked_phrases
+
+        [result] = backend.tag([text])
+        ranked = ranked_phrases(text, result, top_n=10)
+        _write("".join(f"{phrase}\n" for phrase, _ in ranked))
+        extra = f"{len(ranked)} keyphrases"
+        seconds = result.timings.total_s
+    err_console.print(f"{extra} · {seconds:.3f} s · {backend.model_id}", style="dim",
+                      highlight=False, soft_wrap=True)
 
 
 # -- chat -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ the part after the last ``/``.
 | ``yake`` | keywords, keywords-semeval2017 | nothing |
 | ``next-turn`` | dialogue, mt-bench | any chat model (+ ``judge=MODEL``) |
 | ``reference-perplexity`` | dialogue | loglikelihood |
+| ``fine-tuned`` | sentiment, keywords, keywords-semeval2017 | classify / tag (distilled students) |
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ METHODS: dict[str, dict[str, str]] = {
     "yake": {t: "lmscape.methods.yake_method:Yake" for t in _KEYWORDS},
     "next-turn": {t: "lmscape.methods.dialogue_gen:NextTurn" for t in ("dialogue", "mt-bench")},
     "reference-perplexity": {"dialogue": "lmscape.methods.dialogue_gen:ReferencePerplexity"},
+    "fine-tuned": {"sentiment": "lmscape.methods.fine_tuned:FineTunedClassify",
+                   **{t: "lmscape.methods.fine_tuned:FineTunedKeyphrases" for t in _KEYWORDS}},
 }
 MODEL_FREE = ("vader", "yake")
 
