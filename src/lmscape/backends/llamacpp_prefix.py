@@ -24,12 +24,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lmscape.backends.llamacpp_batch import row_logprobs
+
 
 @dataclass
 class Score:
     logprob: float
     is_greedy: bool
     n_decoded: int  # tokens actually run through the model for this item
+    seconds: float = 0.0  # this item's share of the decode time
 
 
 def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
@@ -43,13 +46,6 @@ def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
     return int(diff[0]) if diff.size else n
 
 
-def _token_logprob(logits: np.ndarray, target: int) -> tuple[float, bool]:
-    x = logits.astype(np.float64)
-    top = x.max()
-    lse = top + np.log(np.exp(x - top).sum())
-    return float(x[target] - lse), bool(x[target] >= top)
-
-
 class PrefixScorer:
     """Scores ``context + continuation`` token lists on one ``llama_cpp.Llama``."""
 
@@ -60,6 +56,14 @@ class PrefixScorer:
         self._llm = llm
         self.reuse = reuse
         self._n_vocab = llm.n_vocab()
+
+    def close(self) -> None:
+        pass  # owns nothing: the context belongs to ``llm``
+
+    def reset(self) -> None:
+        """Forget the KV cache: the next item is evaluated from its first token."""
+        self._llm._ctx.kv_cache_clear()
+        self._llm.n_tokens = 0
 
     def score(self, context: Sequence[int], continuation: Sequence[int]) -> Score:
         """Sum of log-probabilities of ``continuation`` after ``context``.
@@ -106,9 +110,7 @@ class PrefixScorer:
             llm.input_ids[pos : pos + len(chunk)] = chunk
             llm.n_tokens = pos + len(chunk)
             for row, target in wanted:
-                ptr = self._lib.llama_get_logits_ith(llm._ctx.ctx, row)
-                logits = np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))
-                lp, top = _token_logprob(logits, target)
+                [(lp, top)] = row_logprobs(llm._ctx, row, self._n_vocab, [target])
                 logprob += lp
                 greedy = greedy and top
             pos += len(chunk)
