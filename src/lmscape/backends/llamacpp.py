@@ -23,10 +23,10 @@
   two paths' numbers are). ``prefix_cache=False`` turns reuse off for scoring and
   generation (every prompt evaluated in full).
 - Memory: batched scoring replaces the context ``llama_cpp.Llama`` made by one with
-  ``SCORE_SEQUENCES`` KV streams of 512 cells (more when an item needs them): 4096
-  cells instead of ``n_ctx`` (2048 by default). Generation uses a second context,
-  made on first use, with one KV stream per parallel sequence: ``n_parallel`` times the
-  KV memory of one ``n_ctx`` window.
+  ``SCORE_SEQUENCES`` KV streams of 256 cells (more when an item needs them): 2048
+  cells, as many as the default ``n_ctx``. Generation uses a second context,
+  made on first use, with one KV stream per parallel sequence, 512 cells each until a
+  request needs more (``llamacpp_decode``).
 - ``repack=False`` (the default here) loads the weights without llama.cpp's repacked
   CPU layouts: their GEMM tiles round a row differently depending on how many rows the
   batch holds, which made batched and one-at-a-time scores of Gemma 3 differ; on the
@@ -190,7 +190,6 @@ class LlamaCppBackend(Backend):
         self.n_parallel = n_parallel
         self._embedder = None
         self._decoder = None
-        self._gen_ctx = None
         self._lock = threading.Lock()  # one llama.cpp context: one call at a time
         # Full-size SWA cache (Gemma 3): truncating the KV cache back to a shared prefix
         # stays exact only if no sliding-window cells were dropped.
@@ -269,7 +268,7 @@ class LlamaCppBackend(Backend):
         return facts
 
     def close(self) -> None:
-        for attr in ("_decoder", "_gen_ctx", "_scorer", "_llm", "_embedder"):
+        for attr in ("_decoder", "_scorer", "_llm", "_embedder"):
             obj = getattr(self, attr, None)
             if obj is not None:
                 with quiet_stderr(not self.verbose):
@@ -413,14 +412,14 @@ class LlamaCppBackend(Backend):
             from lmscape.backends.llamacpp_batch import sequence_context
             from lmscape.backends.llamacpp_decode import BatchDecoder
 
-            window = self.context_length
-            with quiet_stderr(not self.verbose):
-                self._gen_ctx = sequence_context(
-                    self._llm, n_ctx=window * self.n_parallel, n_seq_max=self.n_parallel,
-                    kv_unified=False)
-            n_ctx_seq = min(window, self._lib.llama_n_ctx_seq(self._gen_ctx.ctx))
+            def make_context(cells_per_sequence: int):
+                with quiet_stderr(not self.verbose):
+                    return sequence_context(
+                        self._llm, n_ctx=cells_per_sequence * self.n_parallel,
+                        n_seq_max=self.n_parallel, kv_unified=False)
+
             self._decoder = BatchDecoder(
-                self._gen_ctx, n_seq=self.n_parallel, n_ctx_seq=n_ctx_seq,
+                make_context, n_seq=self.n_parallel, window=self.context_length,
                 n_batch=self._llm.n_batch, vocab=self._vocab, piece=self._piece,
                 prefix_cache=self.prefix_cache)
         return self._decoder

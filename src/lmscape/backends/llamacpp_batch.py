@@ -21,6 +21,11 @@ import numpy as np
 
 from lmscape.errors import BackendError
 
+# Fewer rows than this in one llama_decode, or fewer tokens of one sequence, take other
+# CPU kernel paths (a single query, small-batch matmuls) that round differently; the
+# engines pad or re-decode to stay at or above it (see llamacpp_prefix).
+MIN_ROWS = 8
+
 _DEFAULTS_LOCK = threading.Lock()
 
 

@@ -6,8 +6,10 @@ strings, token budget and text callback. One ``step()``:
 
 1. drops cancelled requests and admits waiting ones into free slots: each new prompt is
    decoded on its slot in its own ``llama_decode`` call(s), reusing the KV cells of the
-   longest prefix it shares with what that slot held before (``prefix_cache``), and its
-   first token is sampled;
+   longest prefix it shares with what that slot held before (``prefix_cache``) but
+   re-decoding at least its last ``MIN_ROWS`` tokens (a shorter tail goes through other
+   kernels and rounds differently from a fresh evaluation), and its first token is
+   sampled;
 2. decodes the last sampled token of every running sequence in **one** ``llama_decode``
    batch (one row per sequence) and samples each sequence's next token;
 3. finishes sequences on an end-of-generation token, a stop string or the budget; a
@@ -25,9 +27,11 @@ sequences in one pool of cells), attention sums over cells in a different order 
 even SmolLM2 diverged (3 of 8 prompts within 24 tokens); with flash attention the
 unified cache is order-exact only until a finished sequence's cells are reused.
 
-Cost: the KV memory is ``n_seq`` times that of one sequence (SmolLM2 at n_ctx 2048:
-about 45 MiB per sequence; Gemma 3 270M: about 36 MiB), allocated when the decoder is
-created.
+Cost: the KV memory is ``n_seq`` windows of ``n_ctx_seq`` cells. The decoder starts at
+512 cells per sequence (SmolLM2: about 11 MiB per sequence; Gemma 3 270M: about 9 MiB)
+and re-makes the context larger, up to the model's window, when a request's prompt
+plus its token budget needs more and no sequence is running (waiting requests wait
+for that). The numbers do not depend on the stream size.
 
 Adopting it in a server (one backend per local model, shared by the request threads):
 
@@ -59,7 +63,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from lmscape.backends.base import Timings
-from lmscape.backends.llamacpp_batch import TokenBatch
+from lmscape.backends.llamacpp_batch import MIN_ROWS, TokenBatch
 from lmscape.backends.llamacpp_prefix import common_prefix_len
 from lmscape.backends.llamacpp_text import TextAssembler
 
@@ -112,19 +116,23 @@ class _Running:
 
 
 class BatchDecoder:
-    """Generations on ``ctx`` (a ``LlamaContext`` with ``n_seq`` per-sequence KV
-    streams of ``n_ctx_seq`` cells each)."""
+    """Generations on a context with ``n_seq`` per-sequence KV streams, made by
+    ``make_context(cells_per_sequence)``: 512 cells per sequence at first, re-made
+    larger (up to ``window``) when a request needs more and nothing is running."""
 
-    def __init__(self, ctx, *, n_seq: int, n_ctx_seq: int, n_batch: int, vocab,
-                 piece: Callable[[int], bytes], prefix_cache: bool = True) -> None:
+    def __init__(self, make_context: Callable[[int], object], *, n_seq: int, window: int,
+                 n_batch: int, vocab, piece: Callable[[int], bytes],
+                 prefix_cache: bool = True) -> None:
         from llama_cpp import _internals, llama_cpp
 
         self._lib, self._internals = llama_cpp, _internals
-        self._ctx = ctx
+        self._make_context = make_context
+        self._ctx = None
         self._vocab = vocab
         self._piece = piece
         self.n_seq = n_seq
-        self.n_ctx_seq = n_ctx_seq
+        self.window = window  # most tokens one sequence may hold
+        self.n_ctx_seq = 0  # cells per sequence in the current context
         self.prefix_cache = prefix_cache
         self._batch = TokenBatch(max(n_batch, n_seq), 1)
         self._cached: list[list[int]] = [[] for _ in range(n_seq)]  # tokens in each stream
@@ -138,7 +146,7 @@ class BatchDecoder:
     def submit(self, tokens: Sequence[int], sampling: Sampling,
                on_text: Callable[[str], None] | None = None) -> GenerationHandle:
         """Queue a generation; it starts at the next ``step``. The caller has checked
-        that the prompt fits ``n_ctx_seq``."""
+        that the prompt fits ``window``."""
         handle = GenerationHandle(tokens=list(tokens), sampling=sampling, on_text=on_text)
         with self._queue_lock:
             self._waiting.append(handle)
@@ -178,6 +186,9 @@ class BatchDecoder:
         for run in list(self._running.values()):
             self._finish(run, "cancelled")
         self._batch.close()
+        if self._ctx is not None:
+            self._ctx.close()
+            self._ctx = None
 
     # -- helpers ---------------------------------------------------------------------
     def _admit(self) -> None:
@@ -188,20 +199,39 @@ class BatchDecoder:
                     self._settle(self._waiting.popleft(), "cancelled")
                 if not free or not self._waiting:
                     return
-                handle = self._waiting.popleft()
+                handle = self._waiting[0]
+                if self._cells_needed(handle) > self.n_ctx_seq:
+                    if self._running:
+                        return  # grow once the running sequences are done
+                    self._grow(self._cells_needed(handle))
+                self._waiting.popleft()
             self._start(handle, free)
+
+    def _cells_needed(self, handle: GenerationHandle) -> int:
+        prompt = len(handle.tokens)
+        return prompt + max(min(handle.sampling.max_tokens, self.window - prompt), 0)
+
+    def _grow(self, need: int) -> None:
+        """(Re-)make the context with room for ``need`` cells per sequence."""
+        size = min(self.window, max(512, 1 << (max(need, 1) - 1).bit_length()))
+        if self._ctx is not None:
+            self._ctx.close()
+        self._ctx = self._make_context(size)
+        self.n_ctx_seq = min(size, self._lib.llama_n_ctx_seq(self._ctx.ctx))
+        self._cached = [[] for _ in range(self.n_seq)]
 
     def _start(self, handle: GenerationHandle, free: list[int]) -> None:
         prompt, sampling = handle.tokens, handle.sampling
-        budget = min(sampling.max_tokens, self.n_ctx_seq - len(prompt))
+        budget = min(sampling.max_tokens, self.n_ctx_seq - len(prompt))  # >= the request's
         if budget <= 0 or not prompt:
             self._settle(handle, "length")
             return
         # the free slot whose cached tokens share the longest prefix with this prompt
         slot = max(free, key=lambda s: (common_prefix_len(self._cached[s], prompt), -s))
         keep = 0
-        if self.prefix_cache:
-            keep = min(common_prefix_len(self._cached[slot], prompt), len(prompt) - 1)
+        if self.prefix_cache:  # re-decode at least MIN_ROWS tokens: same kernels as fresh
+            keep = max(min(common_prefix_len(self._cached[slot], prompt),
+                           len(prompt) - MIN_ROWS), 0)
         mem = self._lib.llama_get_memory(self._ctx.ctx)
         if not self._lib.llama_memory_seq_rm(mem, slot, keep, -1):
             self._lib.llama_memory_seq_rm(mem, slot, -1, -1)
