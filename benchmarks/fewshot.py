@@ -15,10 +15,9 @@ contexts. Sides, each its own backend:
 
 The sides alternate block by block (A B C, C B A, ...) so load from other processes
 falls on all of them. Prints items/s, the batched/reuse ratio (by wall time, and by CPU
-time of the calling thread, which runs llama.cpp's compute at one thread and is less
-sensitive to other load), prediction (argmax label) agreement and |delta logprob|
-statistics. Targets: batched >= 3x reuse at one
-thread, agreement 1.000. Run:
+time of the process, which other processes' load inflates less than wall time),
+prediction (argmax label) agreement and |delta logprob| statistics. Targets: batched
+>= 3x reuse at one thread, agreement 1.000. Run:
 
     .venv/bin/python benchmarks/fewshot.py [--n 200] [--block 25] [--threads 1] [--fresh]
     .venv/bin/python benchmarks/fewshot.py --model smollm2 --shots 0 --fresh
@@ -109,9 +108,9 @@ def main() -> None:
             for it in block
             for c in CHOICES.values()
         ]
-        start, start_cpu = time.perf_counter(), time.thread_time()
+        start, start_cpu = time.perf_counter(), time.process_time()
         results = backend.loglikelihood(requests)
-        elapsed, cpu = time.perf_counter() - start, time.thread_time() - start_cpu
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
         return [r.logprob for r in results], elapsed, cpu
 
     for backend in sides.values():  # warm-up: page in the weights

@@ -18,14 +18,16 @@ strings, token budget and text callback. One ``step()``:
 Why greedy outputs equal the unbatched ones (for the same model on the same build):
 the context uses **one KV stream per sequence** (``kv_unified=False``), so a sequence's
 cells are laid out exactly as if it ran alone; prompts are decoded alone, in the same
-calls as unbatched; only the one-token decode steps share a batch. Whether a row's
-result then depends on the number of rows in the batch is up to the CPU kernels of the
-weight types: measured here, SmolLM2's Q4_1 kernels are row-independent (batched ==
-unbatched bit for bit), Gemma 3's Q4_K/Q5_0/Q8_0 kernels are not (repacked GEMM tiles
-from 8 rows), so a near-tie can flip a greedy token. With a unified cache (all
-sequences in one pool of cells), attention sums over cells in a different order and
-even SmolLM2 diverged (3 of 8 prompts within 24 tokens); with flash attention the
-unified cache is order-exact only until a finished sequence's cells are reused.
+calls as unbatched; only the one-token decode steps share a batch, and each stream
+still sees a single query in them. Whether a row's result then depends on how many
+rows the batch holds is up to the CPU kernels of the weight types. Measured here (8
+prompts x 24 tokens, greedy): SmolLM2's Q4_1 model gives 8/8 identical texts (bit-
+identical logits); Gemma 3 270M's Q4_K/Q5_0/Q8_0 model gives 3/8 (2/3 with 3 sequences),
+its texts parting after a near-tie, so for it only the one-at-a-time path (``n_parallel
+=1``) reproduces one-at-a-time outputs. With a unified cache (all sequences in one pool
+of cells), attention sums over cells in another order and even SmolLM2 diverged (3 of 8
+prompts within 24 tokens); with flash attention a unified cache is order-exact only
+until a finished sequence's cells are reused.
 
 Cost: the KV memory is ``n_seq`` windows of ``n_ctx_seq`` cells. The decoder starts at
 512 cells per sequence (SmolLM2: about 11 MiB per sequence; Gemma 3 270M: about 9 MiB)
