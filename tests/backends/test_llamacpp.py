@@ -90,15 +90,22 @@ def test_facts_and_flags(smol, gemma):
     assert info["n_threads"] == 1 and info["architecture"] == "llama"
 
 
-def test_default_threads_use_all_cores(smol):
+def test_default_threads_follow_lmscape_threads_else_all_cores(smol, monkeypatch):
     import os
 
     from lmscape.backends.llamacpp import LlamaCppBackend
 
+    monkeypatch.setenv("LMSCAPE_THREADS", "1")
     backend = LlamaCppBackend(str(smol.path))
     try:
-        assert backend.n_threads == os.cpu_count()
+        assert backend.n_threads == 1
         assert backend.model_id == "SmolLM2-135M-Instruct.Q4_1"
+    finally:
+        backend.close()
+    monkeypatch.delenv("LMSCAPE_THREADS")
+    backend = LlamaCppBackend(str(smol.path))
+    try:
+        assert backend.n_threads == len(os.sched_getaffinity(0))
     finally:
         backend.close()
 
