@@ -131,22 +131,26 @@ class UsageWriter:
         self.flush()
 
 
-Group = Literal["key", "model", "day"]
+Group = Literal["key", "model", "day", "route"]
 
 
 def summarize(store: Store, by: Group = "model") -> list[dict]:
-    """Requests, tokens, cost, mean latency and errors grouped by key, model or day."""
+    """Requests, tokens, cost, mean latency and errors grouped by key, model (as
+    requested), day or route (the model that answered, after fallbacks; "(none)" for
+    requests refused before any model ran)."""
     u = gateway_usage.c
     if by == "key":
         label = sa.func.coalesce(gateway_keys.c.name, sa.literal("(open access)"))
         source = gateway_usage.outerjoin(gateway_keys, gateway_keys.c.id == u.key_id)
     elif by == "model":
         label, source = u.model, gateway_usage
+    elif by == "route":
+        label, source = sa.func.coalesce(u.served_by, sa.literal("(none)")), gateway_usage
     elif by == "day":
         label = sa.func.substr(sa.cast(u.created_at, sa.String), 1, 10)
         source = gateway_usage
     else:
-        raise ConfigError(f"cannot group usage by {by!r}", hint="use --by key, model or day")
+        raise ConfigError(f"cannot group usage by {by!r}", hint="use --by key, model, day or route")
     query = (
         sa.select(
             label.label("group"),
