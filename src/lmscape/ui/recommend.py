@@ -1,0 +1,92 @@
+"""``/ui/recommend``: the ``lmscape recommend`` form (constraints, priorities, volume)
+and its ranked, explained answer with the break-even plot, drawn by the report's own
+recommendation template (``decide/templates/recommendation.html.j2``) from
+:func:`lmscape.decide.recommend` and :func:`lmscape.decide.breakeven`."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lmscape.bench.results import tasks_with_runs
+from lmscape.errors import LmscapeError
+from lmscape.ui.rendering import render
+
+router = APIRouter()
+SHOWN = 10
+CONSTRAINTS = ("max_usd_per_1k", "max_latency_ms", "min_quality", "hardware", "licence",
+               "volume")
+
+
+def priority_text(form: dict[str, str]) -> str | None:
+    from lmscape.decide.inputs import PRIORITIES
+
+    parts = [f"{name}={form[name].strip()}" for name in PRIORITIES
+             if form.get(name, "").strip() not in ("", "0")]
+    return ",".join(parts) or None
+
+
+def command_for(task: str, form: dict[str, str], priority: str | None) -> str:
+    """The ``lmscape recommend`` command that gives the same answer."""
+    words = ["lmscape", "recommend", "--task", task]
+    if priority:
+        words += ["--priority", priority]
+    for name in CONSTRAINTS:
+        value = form.get(name, "").strip()
+        if value:
+            words += ["--" + name.replace("_", "-"), value]
+    for flag in ("data_must_stay_local", "offline"):
+        if form.get(flag):
+            words.append("--" + flag.replace("_", "-"))
+    return shlex.join(words)
+
+
+def recommend_context(store, form: dict[str, str]) -> dict[str, Any]:
+    from lmscape.decide.crossover import breakeven
+    from lmscape.decide.plots import breakeven_figure
+    from lmscape.decide.recommendation import recommend
+    from lmscape.report.plots import figure_div
+
+    task = form["task"]
+    priority = priority_text(form)
+    value = {k: (form.get(k, "").strip() or None) for k in CONSTRAINTS}
+    rec = recommend(task, store=store, priority=priority, volume=value["volume"],
+                    max_usd_per_1k=value["max_usd_per_1k"],
+                    max_latency_ms=value["max_latency_ms"], min_quality=value["min_quality"],
+                    hardware=value["hardware"], licence=value["licence"],
+                    data_must_stay_local=bool(form.get("data_must_stay_local")),
+                    offline=bool(form.get("offline")))
+    be_error = None
+    try:
+        be = breakeven(task, store=store)
+    except LmscapeError as exc:
+        be, be_error = None, exc
+    plot = figure_div(breakeven_figure(be), "rec-breakeven") if be else None
+    return {"rec": rec, "be": be, "plot": plot, "shown": rec.ranked[:SHOWN],
+            "command": command_for(task, form, priority), "be_error": be_error}
+
+
+@router.get("/recommend")
+async def recommend_page(request: Request) -> Response:
+    from lmscape.catalog.hardware import ACCELERATORS
+    from lmscape.decide.inputs import PRIORITIES
+
+    store = request.app.state.view.store
+    form = dict(request.query_params)
+    tasks = tasks_with_runs(store)
+    ctx: dict[str, Any] = {"answer": None, "error": None}
+    if form.get("task"):
+        try:
+            ctx["answer"] = recommend_context(store, form)
+        except LmscapeError as exc:
+            ctx["error"] = exc
+    else:
+        form.setdefault("quality", "1")
+        form.setdefault("cost", "1")
+    return render(request, "recommend.html.j2", page="recommend", title="Recommend",
+                  plotly=True, tasks=tasks, form=form, priorities=PRIORITIES,
+                  hardware_options=["cpu", *ACCELERATORS], **ctx)
