@@ -43,6 +43,8 @@ def _page(browser, errors: list[str] | None = None):
         page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}")
                 if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+        page.on("response", lambda r: errors.append(f"HTTP {r.status}: {r.url}")
+                if r.status >= 400 else None)
     return context, page
 
 
@@ -122,7 +124,7 @@ def test_filters_and_the_paired_test(dashboard, browser):
         page.wait_for_function(
             "document.querySelectorAll('#measured-table tr[data-system]').length === 0")
         assert "access=closed" in page.url
-        closed = page.locator("#reported-table .badge").all_text_contents()
+        closed = page.locator("#reported-table tbody .badge").all_text_contents()
         assert closed and set(closed) == {"closed"}
         page.get_by_label("closed").uncheck()
         page.get_by_label("no model").check()

@@ -11,6 +11,18 @@ function drawCharts(root) {
   });
 }
 
+/* Wide tables scroll sideways inside .wrap: such a region must take keyboard focus. */
+function focusableScrollers(root) {
+  root.querySelectorAll(".wrap").forEach(function (el) {
+    if (el.scrollWidth > el.clientWidth && !el.hasAttribute("tabindex")) {
+      el.setAttribute("tabindex", "0");
+      el.setAttribute("role", "region");
+      var caption = el.querySelector("caption, th");
+      el.setAttribute("aria-label", caption ? caption.textContent.trim().slice(0, 80) : "table");
+    }
+  });
+}
+
 function csrfToken() {
   var meta = document.querySelector('meta[name="csrf-token"]');
   return meta ? meta.content : "";
@@ -135,6 +147,10 @@ function setupPlayground() {
 
 document.addEventListener("DOMContentLoaded", function () {
   drawCharts(document);
+  focusableScrollers(document);
   setupPlayground();
 });
-document.addEventListener("htmx:afterSettle", function (ev) { drawCharts(ev.target); });
+document.addEventListener("htmx:afterSettle", function (ev) {
+  drawCharts(ev.target);
+  focusableScrollers(ev.target);
+});
