@@ -182,3 +182,46 @@ def test_static_files_are_vendored_and_served(app):
     plotly = call(app, "GET", "/ui/static/plotly.min.js")
     assert plotly.status_code == 200 and b"plotly" in plotly.content[:2000].lower()
     assert call(app, "GET", "/ui/static/../app.py").status_code == 404
+
+
+def test_one_scan_gives_every_grouping_of_lmscape_usage(store):
+    from lmscape.serve.usage import GROUPS, summarize, summarize_all
+
+    from .seed import seed_usage
+
+    seed_usage(store, 700, revoke=False)
+    every = summarize_all(store)
+    exact = ("group", "requests", "prompt_tokens", "completion_tokens", "cost_usd", "errors")
+    for by in GROUPS:
+        one = summarize(store, by)
+        assert [{k: r[k] for k in exact} for r in every[by]] == [
+            {k: r[k] for k in exact} for r in one]
+        assert [r["mean_latency_ms"] for r in every[by]] == pytest.approx(
+            [r["mean_latency_ms"] for r in one], rel=1e-9)
+
+
+def test_the_rollup_reads_only_new_rows_and_stays_exact(store):
+    from lmscape.serve.tables import gateway_usage
+    from lmscape.serve.usage import UsageRecord, UsageRollup, UsageWriter, summarize_all
+
+    from .seed import seed_usage
+
+    seed_usage(store, 300, revoke=False)
+    rollup = UsageRollup(store)
+    assert rollup.get() == summarize_all(store)
+    writer = UsageWriter(store)
+    for i in range(25):
+        writer.record(UsageRecord(key_id=None, endpoint="chat", model="late", served_by="late",
+                                  cost_nusd=1000 + i, latency_ms=5.0))
+    writer.close()
+    assert rollup.get()["model"] == summarize_all(store)["model"]
+    # a row that commits late with an id below the last one read is still counted
+    with store.begin() as conn:
+        low = conn.execute(sa.select(sa.func.min(gateway_usage.c.id))).scalar_one()
+        row = dict(conn.execute(sa.select(gateway_usage).where(gateway_usage.c.id == low))
+                   .mappings().one())
+        conn.execute(gateway_usage.delete().where(gateway_usage.c.id == low))
+    rollup_before = rollup.get()
+    with store.begin() as conn:
+        conn.execute(gateway_usage.insert().values(**{**row, "cost_nusd": 7_777_777}))
+    assert rollup.get() == summarize_all(store) != rollup_before

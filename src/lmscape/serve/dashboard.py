@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from lmscape.serve import keys as keystore
 from lmscape.serve.gateway import Gateway
-from lmscape.serve.usage import summarize
+from lmscape.serve.usage import UsageRollup
 from lmscape.ui import create_ui_app
 from lmscape.ui.port import ServedModel
 
@@ -25,6 +25,7 @@ class GatewayDashboardView:
         self._gateway = gateway
         self._allow_open = allow_open
         self.store = gateway.store
+        self._usage = UsageRollup(gateway.store)
 
     def open_access(self) -> bool:
         # not the authenticator's cached answer: a key made on the page closes access now
@@ -44,8 +45,8 @@ class GatewayDashboardView:
     def revoke_key(self, ref: str) -> Any:
         return keystore.revoke_key(self.store, ref)
 
-    def usage(self, by: str) -> list[dict[str, Any]]:
-        return summarize(self.store, by)  # type: ignore[arg-type]
+    def usage(self) -> dict[str, list[dict[str, Any]]]:
+        return dict(self._usage.get())
 
     def served_models(self) -> list[ServedModel]:
         return [ServedModel(name=r.name, kinds=tuple(r.kinds), input_per_mtok=r.input_per_mtok,

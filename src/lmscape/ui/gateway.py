@@ -2,7 +2,8 @@
 tables), each key's budget (spent, reserved by requests in flight, left), and key
 creation and revocation (admins only: every page is).
 
-The figures are :func:`GatewayView.usage`, i.e. ``lmscape usage --by ... --json``;
+The figures are :func:`GatewayView.usage`: ``lmscape usage --by ... --json`` for the
+four groupings, read in one scan of the usage rows;
 the cost column is printed as that command prints it (six decimals of a dollar).
 A key's *spent* is the sum of its settled usage rows; what the key record holds
 beyond that is *reserved* by requests still running (see ``serve/accounting.py``).
@@ -59,7 +60,7 @@ def chart(rows: list[dict[str, Any]], field: str, title: str, axis: str) -> dict
 
 
 def gateway_context(view) -> dict[str, Any]:
-    usage = {by: view.usage(by) for by in GROUPS}
+    usage = view.usage()
     keys = view.list_keys()
     total = {"requests": sum(r["requests"] for r in usage["model"]),
              "cost_usd": sum(round(r["cost_usd"] * NANO) for r in usage["model"]) / NANO,

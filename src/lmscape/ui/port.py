@@ -46,8 +46,8 @@ class GatewayView(Protocol):
     def revoke_key(self, ref: str) -> Any:
         """Revoke a key by id or name; return its record."""
 
-    def usage(self, by: str) -> list[dict[str, Any]]:
-        """``lmscape usage --by BY --json``'s rows (key, model, day or route)."""
+    def usage(self) -> dict[str, list[dict[str, Any]]]:
+        """For each of key, model, day and route: ``lmscape usage --by ... --json``'s rows."""
 
     def served_models(self) -> list[ServedModel]:
         """The models the gateway serves, as ``/v1/models`` lists them."""

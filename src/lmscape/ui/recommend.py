@@ -6,6 +6,8 @@ recommendation template (``decide/templates/recommendation.html.j2``) from
 from __future__ import annotations
 
 import shlex
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from fastapi import APIRouter
@@ -18,6 +20,9 @@ from lmscape.ui.rendering import render
 
 router = APIRouter()
 SHOWN = 10
+CACHED_ANSWERS = 32
+_answers: OrderedDict[tuple, str] = OrderedDict()
+_answers_lock = threading.Lock()
 CONSTRAINTS = ("max_usd_per_1k", "max_latency_ms", "min_quality", "hardware", "licence",
                "volume")
 
@@ -70,6 +75,38 @@ def recommend_context(store, form: dict[str, str]) -> dict[str, Any]:
             "command": command_for(task, form, priority), "be_error": be_error}
 
 
+def runs_fingerprint(store) -> tuple:
+    """Changes whenever a run is added, finishes or fails (what recommend reads)."""
+    import sqlalchemy as sa
+
+    from lmscape.store.schema import runs
+
+    with store.connect() as conn:
+        return tuple(conn.execute(sa.select(
+            sa.func.count(), sa.func.max(runs.c.started_at), sa.func.max(runs.c.finished_at),
+            sa.func.sum(sa.case((runs.c.status == "done", 1), else_=0)))).one())
+
+
+def answer_html(store, form: dict[str, str]) -> str:
+    """The answer section for ``form``, rendered once per question and state of the
+    stored runs (the catalog is loaded once per process)."""
+    from lmscape.catalog import load_catalog
+    from lmscape.ui.rendering import environment
+
+    key = (runs_fingerprint(store), id(load_catalog()), tuple(sorted(form.items())))
+    with _answers_lock:
+        if key in _answers:
+            _answers.move_to_end(key)
+            return _answers[key]
+    html = environment().get_template("_recommendation.html.j2").render(
+        answer=recommend_context(store, form))
+    with _answers_lock:
+        _answers[key] = html
+        while len(_answers) > CACHED_ANSWERS:
+            _answers.popitem(last=False)
+    return html
+
+
 @router.get("/recommend")
 async def recommend_page(request: Request) -> Response:
     from lmscape.catalog.hardware import ACCELERATORS
@@ -78,10 +115,10 @@ async def recommend_page(request: Request) -> Response:
     store = request.app.state.view.store
     form = dict(request.query_params)
     tasks = tasks_with_runs(store)
-    ctx: dict[str, Any] = {"answer": None, "error": None}
+    ctx: dict[str, Any] = {"answer_html": None, "error": None}
     if form.get("task"):
         try:
-            ctx["answer"] = recommend_context(store, form)
+            ctx["answer_html"] = answer_html(store, form)
         except LmscapeError as exc:
             ctx["error"] = exc
     else:
