@@ -22,6 +22,7 @@ router = APIRouter()
 SHOWN = 10
 CACHED_ANSWERS = 32
 _answers: OrderedDict[tuple, str] = OrderedDict()
+_breakevens: OrderedDict[tuple, tuple] = OrderedDict()
 _answers_lock = threading.Lock()
 CONSTRAINTS = ("max_usd_per_1k", "max_latency_ms", "min_quality", "hardware", "licence",
                "volume")
@@ -50,11 +51,33 @@ def command_for(task: str, form: dict[str, str], priority: str | None) -> str:
     return shlex.join(words)
 
 
-def recommend_context(store, form: dict[str, str]) -> dict[str, Any]:
+def breakeven_part(store, task: str, fingerprint: tuple | None = None) -> tuple:
+    """(Breakeven or None, its plot's HTML or None, the error or None): the same for
+    every question on ``task`` (it depends on the stored runs and the catalog only), so
+    it is kept per task and state of the runs."""
     from lmscape.decide.crossover import breakeven
     from lmscape.decide.plots import breakeven_figure
-    from lmscape.decide.recommendation import recommend
     from lmscape.report.plots import figure_div
+
+    key = ("breakeven", fingerprint or runs_fingerprint(store), task)
+    with _answers_lock:
+        if key in _breakevens:
+            return _breakevens[key]
+    try:
+        be = breakeven(task, store=store)
+        part = (be, figure_div(breakeven_figure(be), "rec-breakeven"), None)
+    except LmscapeError as exc:
+        part = (None, None, exc)
+    with _answers_lock:
+        _breakevens[key] = part
+        while len(_breakevens) > CACHED_ANSWERS:
+            _breakevens.popitem(last=False)
+    return part
+
+
+def recommend_context(store, form: dict[str, str], fingerprint: tuple | None = None
+                      ) -> dict[str, Any]:
+    from lmscape.decide.recommendation import recommend
 
     task = form["task"]
     priority = priority_text(form)
@@ -65,12 +88,7 @@ def recommend_context(store, form: dict[str, str]) -> dict[str, Any]:
                     hardware=value["hardware"], licence=value["licence"],
                     data_must_stay_local=bool(form.get("data_must_stay_local")),
                     offline=bool(form.get("offline")))
-    be_error = None
-    try:
-        be = breakeven(task, store=store)
-    except LmscapeError as exc:
-        be, be_error = None, exc
-    plot = figure_div(breakeven_figure(be), "rec-breakeven") if be else None
+    be, plot, be_error = breakeven_part(store, task, fingerprint)
     return {"rec": rec, "be": be, "plot": plot, "shown": rec.ranked[:SHOWN],
             "command": command_for(task, form, priority), "be_error": be_error}
 
@@ -93,13 +111,14 @@ def answer_html(store, form: dict[str, str]) -> str:
     from lmscape.catalog import load_catalog
     from lmscape.ui.rendering import environment
 
-    key = (runs_fingerprint(store), id(load_catalog()), tuple(sorted(form.items())))
+    fingerprint = runs_fingerprint(store)
+    key = (fingerprint, id(load_catalog()), tuple(sorted(form.items())))
     with _answers_lock:
         if key in _answers:
             _answers.move_to_end(key)
             return _answers[key]
     html = environment().get_template("_recommendation.html.j2").render(
-        answer=recommend_context(store, form))
+        answer=recommend_context(store, form, fingerprint))
     with _answers_lock:
         _answers[key] = html
         while len(_answers) > CACHED_ANSWERS:
