@@ -94,6 +94,10 @@ def test_plots_have_points(dashboard, browser):
         assert plots.count() >= 3  # quality vs cost, latency, memory
         for i in range(plots.count()):
             assert plots.nth(i).locator(".scatterlayer .point").count() > 0, f"plot {i}"
+        overflow = page.evaluate("""() => [...document.querySelectorAll('.plot')].filter(
+            f => f.querySelector('svg.main-svg').getBoundingClientRect().width
+                 > f.clientWidth + 1).length""")
+        assert overflow == 0, "a plot is wider than its frame"
         legend = page.locator(".legendtext").all_text_contents()
         assert any("Pareto frontier" in t for t in legend)
         assert any("reported" in t for t in legend)

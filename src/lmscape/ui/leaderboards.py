@@ -73,9 +73,11 @@ def filtered(board: Leaderboard, classes: dict[str, str], access: list[str],
 
 
 def board_context(store, task: str | None, access: list[str], methods: list[str]) -> dict[str, Any]:
+    from lmscape.bench.suite import DEFAULT_TASKS
     from lmscape.report.plots import task_plots
 
-    tasks = tasks_with_runs(store)
+    order = {name: i for i, name in enumerate(DEFAULT_TASKS)}  # as the report orders them
+    tasks = sorted(tasks_with_runs(store), key=lambda t: (order.get(t, len(order)), t))
     if not tasks:
         return {"tasks": [], "task": None}
     task = task if task in tasks else tasks[0]

@@ -1,6 +1,14 @@
 /* lmscape dashboard: draws the gateway charts and runs the playground. No framework. */
 "use strict";
 
+/* Plots drawn while the page was still being parsed take their frame's final width. */
+function fitPlots(root) {
+  if (!window.Plotly) return;
+  root.querySelectorAll(".plot .js-plotly-plot").forEach(function (el) {
+    window.Plotly.Plots.resize(el);
+  });
+}
+
 function drawCharts(root) {
   if (!window.Plotly) return;
   root.querySelectorAll("[data-chart]").forEach(function (el) {
@@ -147,10 +155,12 @@ function setupPlayground() {
 
 document.addEventListener("DOMContentLoaded", function () {
   drawCharts(document);
+  fitPlots(document);
   focusableScrollers(document);
   setupPlayground();
 });
 document.addEventListener("htmx:afterSettle", function (ev) {
   drawCharts(ev.target);
+  fitPlots(ev.target);
   focusableScrollers(ev.target);
 });
