@@ -225,3 +225,24 @@ def test_the_rollup_reads_only_new_rows_and_stays_exact(store):
     with store.begin() as conn:
         conn.execute(gateway_usage.insert().values(**{**row, "cost_nusd": 7_777_777}))
     assert rollup.get() == summarize_all(store) != rollup_before
+
+
+@pytest.mark.postgres
+def test_the_rollup_equals_lmscape_usage_on_postgresql(fresh_postgres):
+    from lmscape.serve.usage import GROUPS, UsageRollup, summarize
+    from lmscape.store import open_store
+
+    from .seed import seed_usage
+
+    store = open_store(fresh_postgres)
+    try:
+        seed_usage(store, 500, revoke=False)
+        every = UsageRollup(store).get()
+        for by in GROUPS:
+            one = summarize(store, by)
+            assert {r["group"]: (r["requests"], r["cost_usd"]) for r in every[by]} == {
+                r["group"]: (r["requests"], r["cost_usd"]) for r in one}
+        with store.begin() as conn:  # the migrated column is there on PostgreSQL too
+            assert "admin" in {c["name"] for c in sa.inspect(conn).get_columns("gateway_keys")}
+    finally:
+        store.close()

@@ -136,8 +136,11 @@ function setupPlayground() {
         var gen = first !== null ? (ended - first) / 1000 : 0;
         if (gen > 0 && usage.completion_tokens > 1)
           parts.push(((usage.completion_tokens - 1) / gen).toFixed(1) + " tokens/s");
-        var cost = (usage.prompt_tokens * parseFloat(option.dataset.in) +
-                    usage.completion_tokens * parseFloat(option.dataset.out)) / 1e6;
+        // priced as the system that answered when it is a served model (auto: policies)
+        var priced = servedBy && select.querySelector('option[value="' + CSS.escape(servedBy) + '"]');
+        priced = priced || option;
+        var cost = (usage.prompt_tokens * parseFloat(priced.dataset.in) +
+                    usage.completion_tokens * parseFloat(priced.dataset.out)) / 1e6;
         parts.push(usage.prompt_tokens + " + " + usage.completion_tokens + " tokens");
         parts.push("cost $" + cost.toFixed(6));
       }
