@@ -85,7 +85,9 @@ def _store(tmp: Path) -> tuple[str, dict]:
 
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory) -> Iterator[Dashboard]:
-    """``lmscape serve`` (embedded local models, no catalog APIs) on a free loopback port."""
+    """``lmscape serve`` (embedded local models, no catalog APIs) on a free loopback port
+    (only built where the browser tests can run: they are its only users)."""
+    need_service("Chromium", *browser_ready())
     tmp = tmp_path_factory.mktemp("dashboard")
     home = tmp / "home"
     old_home = os.environ.get("LMSCAPE_HOME")
