@@ -246,3 +246,17 @@ def test_the_rollup_equals_lmscape_usage_on_postgresql(fresh_postgres):
             assert "admin" in {c["name"] for c in sa.inspect(conn).get_columns("gateway_keys")}
     finally:
         store.close()
+
+
+def test_an_admin_revokes_a_key_from_the_page(app, store):
+    victim, _ = keystore.create_key(store, "old-app")
+    _, admin_secret = keystore.create_key(store, "ops", admin=True)
+    token, cookies = csrf_pair(app)
+    cookies["lmscape_session"] = admin_secret
+    page = call(app, "GET", "/ui/gateway", cookies=cookies)
+    assert f'/ui/gateway/keys/{victim.id}/revoke' in page.text
+    r = call(app, "POST", f"/ui/gateway/keys/{victim.id}/revoke", cookies=cookies,
+             data={"csrf": token})
+    assert r.status_code == 303
+    assert not keystore.get_key(store, victim.id).active
+    assert keystore.get_key(store, keystore.resolve(store, "ops").id).active
