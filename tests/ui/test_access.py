@@ -260,3 +260,8 @@ def test_an_admin_revokes_a_key_from_the_page(app, store):
     assert r.status_code == 303
     assert not keystore.get_key(store, victim.id).active
     assert keystore.get_key(store, keystore.resolve(store, "ops").id).active
+
+
+def test_an_unknown_model_is_a_404_with_the_fix(app):
+    r = call(app, "GET", "/ui/catalog/gpt-4oo")
+    assert r.status_code == 404 and "gpt-4o" in r.text and "Fix:" in r.text

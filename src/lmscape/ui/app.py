@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from lmscape.errors import LmscapeError
+from lmscape.errors import LmscapeError, NotFoundError
 from lmscape.ui import access
 from lmscape.ui.port import GatewayView
 from lmscape.ui.rendering import render, static_response
@@ -53,7 +53,8 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LmscapeError)
     async def _lmscape(request: Request, exc: LmscapeError) -> Response:
-        return render(request, "error.html.j2", status_code=400, title="Cannot show this",
+        status = 404 if isinstance(exc, NotFoundError) else 400
+        return render(request, "error.html.j2", status_code=status, title="Cannot show this",
                       message=str(exc), hint=getattr(exc, "hint", None))
 
 
