@@ -219,6 +219,8 @@ def test_a_running_bench_shows_live_progress(dashboard, browser):
         page.wait_for_function(
             "document.querySelector('#run-live0000 .count').textContent === '7/10'",
             timeout=15_000)
+        page.screenshot(path=str(ARTEFACTS / "runs.png"), full_page=True)  # one in progress
+        shutil.copyfile(ARTEFACTS / "runs.png", SCREENSHOTS / "runs.png")
         with engine.begin() as conn:
             conn.execute(runs.update().where(runs.c.id == run_id).values(status="failed"))
         page.wait_for_function("document.querySelector('#runs').dataset.live === 'no'",
