@@ -106,6 +106,9 @@ def create_app(
 
     for module in (routes_models, routes_chat, routes_embeddings):
         app.include_router(module.router)
+    from lmscape.serve.dashboard import mount_dashboard
+
+    mount_dashboard(app, gateway, allow_open=allow_open)
     return app
 
 

@@ -35,6 +35,7 @@ class KeyInfo:
     models: tuple[str, ...] | None
     created_at: dt.datetime
     revoked_at: dt.datetime | None
+    admin: bool = False  # may use the dashboard (/ui)
 
     @property
     def active(self) -> bool:
@@ -68,6 +69,7 @@ def _row_to_info(row) -> KeyInfo:
         models=tuple(m["models"]) if m["models"] is not None else None,
         created_at=m["created_at"],
         revoked_at=m["revoked_at"],
+        admin=bool(m.get("admin")),
     )
 
 
@@ -78,6 +80,7 @@ def create_key(
     budget_usd: float | None = None,
     rpm: int | None = None,
     models: list[str] | None = None,
+    admin: bool = False,
 ) -> tuple[KeyInfo, str]:
     """Create a key; return its info and the secret (shown once, never stored)."""
     name = name.strip()
@@ -99,6 +102,7 @@ def create_key(
         "models": list(models) if models else None,
         "created_at": dt.datetime.now(dt.UTC),
         "revoked_at": None,
+        "admin": bool(admin),
     }
     with store.begin() as conn:
         exists = conn.execute(

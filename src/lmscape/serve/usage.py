@@ -131,33 +131,47 @@ class UsageWriter:
         self.flush()
 
 
-Group = Literal["key", "model", "day"]
+Group = Literal["key", "model", "day", "route"]
+GROUPS: tuple[Group, ...] = ("key", "model", "day", "route")
+
+
+def _label(by: str) -> sa.ColumnElement:
+    """The group label of a usage row (the key's name needs the join of :data:`_SOURCE`)."""
+    u = gateway_usage.c
+    if by == "key":
+        return sa.func.coalesce(gateway_keys.c.name, sa.literal("(open access)"))
+    if by == "model":
+        return u.model
+    if by == "route":
+        return sa.func.coalesce(u.served_by, sa.literal("(none)"))
+    if by == "day":
+        return sa.func.substr(sa.cast(u.created_at, sa.String), 1, 10)
+    raise ConfigError(f"cannot group usage by {by!r}", hint="use --by key, model, day or route")
+
+
+_SOURCE = gateway_usage.outerjoin(gateway_keys, gateway_keys.c.id == gateway_usage.c.key_id)
+
+
+def _sums() -> list[sa.ColumnElement]:
+    u = gateway_usage.c
+    return [
+        sa.func.count().label("requests"),
+        sa.func.coalesce(sa.func.sum(u.prompt_tokens), 0).label("prompt_tokens"),
+        sa.func.coalesce(sa.func.sum(u.completion_tokens), 0).label("completion_tokens"),
+        sa.func.coalesce(sa.func.sum(u.cost_nusd), 0).label("cost_nusd"),
+        sa.func.sum(sa.case((u.status >= 400, 1), else_=0)).label("errors"),
+    ]
 
 
 def summarize(store: Store, by: Group = "model") -> list[dict]:
-    """Requests, tokens, cost, mean latency and errors grouped by key, model or day."""
-    u = gateway_usage.c
-    if by == "key":
-        label = sa.func.coalesce(gateway_keys.c.name, sa.literal("(open access)"))
-        source = gateway_usage.outerjoin(gateway_keys, gateway_keys.c.id == u.key_id)
-    elif by == "model":
-        label, source = u.model, gateway_usage
-    elif by == "day":
-        label = sa.func.substr(sa.cast(u.created_at, sa.String), 1, 10)
-        source = gateway_usage
-    else:
-        raise ConfigError(f"cannot group usage by {by!r}", hint="use --by key, model or day")
+    """Requests, tokens, cost, mean latency and errors grouped by key, model (as
+    requested), day or route (the model that answered, after fallbacks; "(none)" for
+    requests refused before any model ran)."""
+    label = _label(by)
     query = (
-        sa.select(
-            label.label("group"),
-            sa.func.count().label("requests"),
-            sa.func.coalesce(sa.func.sum(u.prompt_tokens), 0).label("prompt_tokens"),
-            sa.func.coalesce(sa.func.sum(u.completion_tokens), 0).label("completion_tokens"),
-            sa.func.coalesce(sa.func.sum(u.cost_nusd), 0).label("cost_nusd"),
-            sa.func.avg(u.latency_ms).label("mean_latency_ms"),
-            sa.func.sum(sa.case((u.status >= 400, 1), else_=0)).label("errors"),
-        )
-        .select_from(source)
+        sa.select(label.label("group"), *_sums(),
+                  sa.func.avg(gateway_usage.c.latency_ms).label("mean_latency_ms"))
+        .select_from(_SOURCE if by == "key" else gateway_usage)
         .group_by(label)
         .order_by(label)
     )
@@ -175,3 +189,87 @@ def summarize(store: Store, by: Group = "model") -> list[dict]:
         }
         for r in rows
     ]
+
+
+def _fold(conn: sa.Connection, folded: dict[str, dict], after_id: int = 0,
+          upto_id: int | None = None) -> int:
+    """Add the rows with ``after_id < id <= upto_id``, grouped by every label at once, to
+    ``folded``; return how many rows that was."""
+    labels = [_label(by).label(by) for by in GROUPS]
+    u = gateway_usage.c
+    query = (sa.select(*labels, *_sums(), sa.func.sum(u.latency_ms).label("latency_ms"))
+             .select_from(_SOURCE).where(u.id > after_id).group_by(*labels))
+    if upto_id is not None:
+        query = query.where(u.id <= upto_id)
+    n = 0
+    for r in conn.execute(query).mappings():
+        n += int(r["requests"])
+        for by in GROUPS:
+            acc = folded[by].setdefault(r[by], [0, 0, 0, 0, 0, 0.0])
+            acc[0] += int(r["requests"])
+            acc[1] += int(r["prompt_tokens"])
+            acc[2] += int(r["completion_tokens"])
+            acc[3] += int(r["cost_nusd"])
+            acc[4] += int(r["errors"] or 0)
+            acc[5] += float(r["latency_ms"] or 0.0)
+    return n
+
+
+def _rows(folded: dict[str, dict]) -> dict[Group, list[dict]]:
+    return {
+        by: [{"group": group, "requests": n, "prompt_tokens": p, "completion_tokens": c,
+              "cost_usd": nano_to_usd(cost), "mean_latency_ms": lat / n if n else 0.0,
+              "errors": err}
+             for group, (n, p, c, cost, err, lat) in sorted(folded[by].items())]
+        for by in GROUPS
+    }
+
+
+def summarize_all(store: Store) -> dict[Group, list[dict]]:
+    """:func:`summarize` for every grouping, from one scan of the usage rows: the rows
+    are grouped by all four labels at once, then folded per grouping. Counts, tokens and
+    cost (integer nano-dollars) equal :func:`summarize`'s exactly; the mean latency is the
+    same up to floating-point rounding."""
+    folded: dict[str, dict] = {by: {} for by in GROUPS}
+    with store.connect() as conn:
+        _fold(conn, folded)
+    return _rows(folded)
+
+
+class UsageRollup:
+    """:func:`summarize_all`, kept up to date by reading only the rows added since the
+    last call (the dashboard asks on every view of the gateway page).
+
+    Usage rows are only ever inserted. Each call reads the row count and the largest id;
+    if they are unchanged the last answer stands; otherwise the rows with an id above
+    the last one read are folded in, and the result is kept only if the old count plus
+    the rows folded equals the new count. A row that committed late with a smaller id
+    (concurrent writers) breaks that equality and causes a full scan, so the answer is
+    always exactly :func:`summarize_all`'s.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._folded: dict[str, dict] | None = None
+        self._count = 0
+        self._max_id = 0
+
+    def get(self) -> dict[Group, list[dict]]:
+        u = gateway_usage.c
+        with self._lock, self._store.connect() as conn:
+            count, max_id = conn.execute(
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.max(u.id), 0))).one()
+            if self._folded is not None and (count, max_id) == (self._count, self._max_id):
+                return _rows(self._folded)
+            if self._folded is not None and max_id > self._max_id:
+                folded = {by: {g: list(acc) for g, acc in self._folded[by].items()}
+                          for by in GROUPS}
+                added = _fold(conn, folded, self._max_id, max_id)
+                if self._count + added == count:
+                    self._folded, self._count, self._max_id = folded, count, max_id
+                    return _rows(folded)
+            folded = {by: {} for by in GROUPS}
+            count = _fold(conn, folded, 0, max_id)
+            self._folded, self._count, self._max_id = folded, count, max_id
+            return _rows(folded)
