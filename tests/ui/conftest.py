@@ -25,6 +25,9 @@ CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).parents[2]
 ARTEFACTS = Path(os.environ.get("LMSCAPE_TEST_ARTEFACTS", ROOT / "test-artefacts" / "ui"))
 SCREENSHOTS = ROOT / "docs" / "screenshots"
+# The README's screenshots are refreshed only when asked, so a test run leaves the tree clean:
+#   LMSCAPE_UPDATE_SCREENSHOTS=1 make test PYTEST_ARGS=tests/ui/test_browser.py
+UPDATE_SCREENSHOTS = os.environ.get("LMSCAPE_UPDATE_SCREENSHOTS") == "1"
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 CHAT_MODEL = "smollm2-135m-instruct"
 
@@ -149,3 +152,10 @@ def browser():
             yield browser
         finally:
             browser.close()
+
+
+def publish(name: str) -> None:
+    """Copy test-artefacts/ui/NAME.png to docs/screenshots when LMSCAPE_UPDATE_SCREENSHOTS=1."""
+    if UPDATE_SCREENSHOTS:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ARTEFACTS / f"{name}.png", SCREENSHOTS / f"{name}.png")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ import time
 import httpx
 import pytest
 
-from .conftest import ARTEFACTS, AXE, CHAT_MODEL, SCREENSHOTS
+from .conftest import ARTEFACTS, AXE, CHAT_MODEL, publish
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -65,7 +64,6 @@ def test_every_page_loads_without_console_errors(dashboard, browser):
     errors: list[str] = []
     context, page = _page(browser, errors)
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     requested: list[str] = []
     page.on("request", lambda r: requested.append(r.url))
     try:
@@ -78,7 +76,7 @@ def test_every_page_loads_without_console_errors(dashboard, browser):
                 page.wait_for_selector("#fit-verdict")
             shot = ARTEFACTS / f"{name}.png"
             page.screenshot(path=str(shot), full_page=name not in ("catalog",))
-            shutil.copyfile(shot, SCREENSHOTS / f"{name}.png")
+            publish(name)
     finally:
         context.close()
     assert errors == []
@@ -220,7 +218,7 @@ def test_a_running_bench_shows_live_progress(dashboard, browser):
             "document.querySelector('#run-live0000 .count').textContent === '7/10'",
             timeout=15_000)
         page.screenshot(path=str(ARTEFACTS / "runs.png"), full_page=True)  # one in progress
-        shutil.copyfile(ARTEFACTS / "runs.png", SCREENSHOTS / "runs.png")
+        publish("runs")
         with engine.begin() as conn:
             conn.execute(runs.update().where(runs.c.id == run_id).values(status="failed"))
         page.wait_for_function("document.querySelector('#runs').dataset.live === 'no'",
@@ -258,7 +256,7 @@ def test_playground_answer_streams_in_pieces(dashboard, browser):
                      "cost $0.000000"):
             assert part in meta, meta
         page.screenshot(path=str(ARTEFACTS / "playground.png"), full_page=True)
-        shutil.copyfile(ARTEFACTS / "playground.png", SCREENSHOTS / "playground.png")
+        publish("playground")
     finally:
         context.close()
     assert errors == []
