@@ -21,6 +21,8 @@ from lmscape.errors import LmscapeError
 from lmscape.serve.config import GatewayConfig, Route, load_config, resolve_routes
 from lmscape.serve.errors import GatewayError, from_lmscape, internal
 from lmscape.serve.gateway import Gateway
+from lmscape.serve.guard import Guard
+from lmscape.serve.invalid import body_parse_error, request_error
 from lmscape.store import Store, open_store
 
 log = logging.getLogger("lmscape.serve")
@@ -102,6 +104,8 @@ def create_app(
     )
     app.state.gateway = gateway
     _install_handlers(app)
+    app.add_middleware(Guard, gateway=gateway,
+                       max_body_bytes=int(config.limits.max_body_mb * 2**20))
     from lmscape.serve import routes_chat, routes_embeddings, routes_models
 
     for module in (routes_models, routes_chat, routes_embeddings):

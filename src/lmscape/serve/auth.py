@@ -23,8 +23,9 @@ from lmscape.store import Store
 
 
 def _unauthorized(message: str) -> GatewayError:
+    """A 401; ``message`` is fixed text plus at most a key's displayed prefix."""
     return GatewayError(401, message, type="authentication_error", code="invalid_api_key",
-                        headers={"WWW-Authenticate": "Bearer"})
+                        headers={"WWW-Authenticate": "Bearer"}, trusted=True)
 
 
 class Authenticator:

@@ -25,6 +25,7 @@ or overrides models::
       retries: 2                        # upstream retries (backoff) before a fallback
       request_timeout_s: 120
       default_max_tokens: 1024          # bound used to reserve budget when a request sets none
+      max_body_mb: 32                   # larger request bodies get 413 before they are read
     include_embedded: true              # catalog models whose weights ship in a package
     include_catalog: true               # every other catalog model that can run here
 """
@@ -78,6 +79,7 @@ class Limits(BaseModel):
     default_max_tokens: int = Field(1024, gt=0)
     key_cache_ttl_s: float = Field(5.0, ge=0)
     usage_flush_s: float = Field(0.2, gt=0)
+    max_body_mb: float = Field(32, gt=0)
 
 
 class GatewayConfig(BaseModel):

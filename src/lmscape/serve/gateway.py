@@ -1,6 +1,7 @@
 """The gateway's request pipeline: one path for every endpoint.
 
-    admit:   authenticate (cached) -> model allowed? -> rate limit -> reserve budget
+    admit:   (the guard authenticated the key) -> model visible to the key? -> rate limit
+             -> reserve budget
     execute: choose the targets (the model, then its fallbacks; routing plugs in here),
              run the operation on each in turn while it fails in a way worth falling
              back from, and account for the one that answered
@@ -35,6 +36,7 @@ from lmscape.serve import keys as keystore
 from lmscape.serve.auth import Authenticator
 from lmscape.serve.config import GatewayConfig, Kind, Route
 from lmscape.serve.errors import GatewayError, from_lmscape, internal, not_found_model
+from lmscape.serve.guard import caller_of, was_authenticated
 from lmscape.serve.keys import KeyInfo
 from lmscape.serve.pool import ModelPool
 from lmscape.serve.proxy import OpenAIUpstream
@@ -43,6 +45,7 @@ from lmscape.serve.usage import UsageRecord, UsageWriter
 from lmscape.store import Store
 
 log = logging.getLogger("lmscape.serve")
+_NOT_GIVEN = object()
 
 # Failures after which the next model of the fallback chain is tried.
 FALLBACK_ON = (RateLimitError, UpstreamError, ConnectionFailedError, AuthenticationError,
@@ -117,10 +120,18 @@ class Gateway:
         self.usage.close()
 
     # -- admission -------------------------------------------------------------------------
-    def route(self, name: str, kind: Kind) -> Route:
+    def visible(self, key: KeyInfo | None) -> list[str]:
+        """The model names ``key`` may see (all of them under open access)."""
+        if key is None or key.models is None:
+            return list(self.routes)
+        return [name for name in self.routes if key.allows(name)]
+
+    def route(self, name: str, kind: Kind, key: KeyInfo | None = None) -> Route:
+        """The route for ``name``; a 404 (suggesting only models ``key`` may use) when it
+        does not exist or lies outside the key's allow-list, as OpenAI answers."""
         route = self.routes.get(name)
-        if route is None:
-            raise not_found_model(name, list(self.routes))
+        if route is None or (key is not None and not key.allows(name)):
+            raise not_found_model(name, self.visible(key))
         if kind not in route.kinds:
             raise GatewayError(
                 400, f"model {name!r} does not serve /v1/{kind.replace('chat', 'chat/completions')}"
@@ -146,12 +157,23 @@ class Gateway:
         assert self.pool is not None
         return await self.pool.run(self.auth.authenticate, authorization)
 
-    async def admit(self, *, endpoint: str, kind: Kind, model: str, authorization: str | None,
+    async def caller(self, request) -> KeyInfo | None:
+        """The request's key: as :class:`~lmscape.serve.guard.Guard` authenticated it
+        before the body was read, else (a path the guard leaves public) from its header."""
+        key = caller_of(request.scope)
+        if was_authenticated(key):
+            return key
+        return await self.authenticate(request.headers.get("authorization"))
+
+    async def admit(self, *, endpoint: str, kind: Kind, model: str,
+                    key: KeyInfo | None | object = _NOT_GIVEN, authorization: str | None = None,
                     prompt_bound: int, completion_bound: int, stream: bool = False) -> Ticket:
-        """Authenticate, check the allow-list, rate and budget; reserve the request's
+        """Check the allow-list, rate and budget of ``key`` (from :meth:`caller`; or
+        authenticate ``authorization`` when no key is given); reserve the request's
         maximum cost. A refusal for a known key is recorded as a usage row too."""
         started = time.perf_counter()
-        key = await self.authenticate(authorization)
+        if key is _NOT_GIVEN:
+            key = await self.authenticate(authorization)
         try:
             return await self._admit(key, endpoint=endpoint, kind=kind, model=model,
                                      prompt_bound=prompt_bound,
@@ -166,10 +188,7 @@ class Gateway:
 
     async def _admit(self, key: KeyInfo | None, *, endpoint: str, kind: Kind, model: str,
                      prompt_bound: int, completion_bound: int, stream: bool) -> Ticket:
-        if key is not None and not key.allows(model):
-            raise GatewayError(403, f"this key may not use model {model!r}",
-                               type="permission_error", param="model", code="model_not_allowed")
-        route = self.route(model, kind)
+        route = self.route(model, kind, key)
         ticket = Ticket(endpoint=endpoint, model=model, chain=self.chain(route, kind), key=key,
                         stream=stream)
         if key is None:

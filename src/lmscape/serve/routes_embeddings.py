@@ -66,7 +66,7 @@ async def embeddings(req: EmbeddingRequest, request: Request) -> Response:
     texts = req.texts()
     ticket = await gw.admit(
         endpoint="embeddings", kind="embeddings", model=req.model,
-        authorization=request.headers.get("authorization"),
+        key=await gw.caller(request),
         prompt_bound=accounting.prompt_token_bound(texts, 0), completion_bound=0,
     )
     return await gw.execute(ticket, Embed(req, texts))

@@ -196,8 +196,8 @@ ERROR_RESPONSES = {
     for status, why in (
         (400, "invalid request"),
         (401, "missing or invalid gateway key"),
-        (403, "key may not use this model"),
-        (404, "unknown model"),
+        (404, "unknown model, or one the key may not use"),
+        (413, "request body too large"),
         (429, "rate limit or budget exhausted (see Retry-After)"),
         (502, "upstream failed after retries and fallbacks"),
         (503, "model overloaded or unavailable"),
