@@ -17,11 +17,12 @@ next model in the route's ``fallbacks``.
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 from lmscape.backends.openai_errors import map_error
-from lmscape.errors import UpstreamError, require
+from lmscape.errors import ConnectionFailedError, UpstreamError, require
 from lmscape.serve.config import Limits, Route
 
 NO_KEY = "no-key-needed"  # loopback and self-hosted endpoints may take any key
@@ -118,7 +119,34 @@ def translate(exc: Exception, route: Route, client: Any) -> Exception:
 
     if not isinstance(exc, openai.OpenAIError):
         return exc
+    if isinstance(exc, openai.APIConnectionError) and could_not_connect(exc):
+        return ConnectionFailedError(
+            f"cannot reach upstream {route.name}: the connection was refused or its host "
+            "name did not resolve",
+            hint="check the model's base_url and that its server is running")
     conn = route.resolved.connection
     return map_error(exc, base_url=str(client.base_url), model=route.resolved.model,
                      api_key=client.api_key, api_key_env=(conn.key_env or ("?",))[0],
                      where=f"upstream {route.name}")
+
+
+# Transport errors that mean "nothing answered at that address", whichever HTTP stack the
+# SDK runs on (httpx, or aiohttp through httpx-aiohttp, which may report them as timeouts).
+_CONNECT_FAILURES = ("ConnectError", "ClientConnectorError", "ClientConnectorDNSError",
+                     "ClientConnectorCertificateError")
+
+
+def could_not_connect(exc: BaseException) -> bool:
+    """True when ``exc`` (an SDK connection error or timeout) was caused by a refused
+    connection or a failed name lookup rather than a slow server: such failures are
+    502 ``upstream_unreachable``, not 504 ``upstream_timeout``."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionRefusedError | socket.gaierror):
+            return True
+        if type(cause).__name__ in _CONNECT_FAILURES:
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
