@@ -33,18 +33,7 @@ ENV_WORKERS = "LMSCAPE_SERVE_WORKERS"
 
 
 def _validation_error(exc: RequestValidationError) -> GatewayError:
-    errors = exc.errors()
-    first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-    if first.get("type") == "json_invalid":
-        return GatewayError(400, "We could not parse the JSON body of your request.",
-                            code="invalid_json")
-    param = ".".join(loc) or None
-    kind = first.get("type", "")
-    code = "missing_required_parameter" if kind == "missing" else "invalid_value"
-    where = f"'{param}'" if param else "the request body"
-    return GatewayError(400, f"Invalid value for {where}: {first.get('msg', 'invalid')}",
-                        param=param, code=code)
+    return request_error(exc.errors())
 
 
 def _install_handlers(app: FastAPI) -> None:
@@ -58,6 +47,9 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> Response:
+        unreadable = body_parse_error(exc)
+        if unreadable is not None:
+            return unreadable.response()
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         return GatewayError(exc.status_code, str(exc.detail), type=kind,
                             code="not_found" if exc.status_code == 404 else None,
