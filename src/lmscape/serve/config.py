@@ -40,7 +40,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lmscape.backends.resolve import ResolvedModel, TokenPrice, describe, resolve
+from lmscape.backends.resolve import (
+    ResolvedModel,
+    TokenPrice,
+    describe,
+    entry_for_provider_model,
+    resolve,
+)
 from lmscape.errors import ConfigError, LmscapeError, NotFoundError
 
 log = logging.getLogger("lmscape.serve")
@@ -236,6 +242,8 @@ def _route_from_config(m: ModelConfig) -> Route:
         kinds = tuple(m.kinds)
     elif m.catalog:
         kinds = resolved.serves or ALL_KINDS
+    elif m.backend and m.model and entry_for_provider_model(m.backend, m.model) is not None:
+        kinds = resolved.serves or ALL_KINDS  # a provider model the catalog describes
     else:  # a model the catalog does not describe: every endpoint its backend can serve
         kinds = _capable_kinds(resolved)
     return Route(name=m.name, resolved=resolved, kinds=kinds, max_concurrency=m.max_concurrency)
