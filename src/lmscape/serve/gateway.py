@@ -16,8 +16,10 @@ that bills itself through :meth:`Gateway.finish` when it ends.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -84,8 +86,10 @@ class Ticket:
     key: KeyInfo | None
     reserved_nusd: int = 0
     started: float = field(default_factory=time.perf_counter)
+    run_started: float = 0.0  # when the model that answered was handed the request
     stream: bool = False
     finished: bool = False
+    settlement: Future | None = None  # the budgeted usage row being committed
 
     @property
     def key_id(self) -> str | None:
@@ -199,7 +203,8 @@ class Gateway:
                                type="rate_limit_error", code="rate_limit_exceeded",
                                headers={"Retry-After": str(max(1, int(wait + 0.999)))})
         if key.budget_nusd is not None:
-            amount = accounting.max_cost_nusd(ticket.chain, prompt_bound, completion_bound)
+            amount = accounting.max_cost_nusd(ticket.chain, prompt_bound, completion_bound,
+                                              max_wall_s=self.limits.request_timeout_s)
             assert self.pool is not None
             ok = await self.pool.run(accounting.reserve, self.store.engine, key.id, amount)
             if not ok:
@@ -226,6 +231,7 @@ class Gateway:
         targets = self.targets(ticket)
         for i, route in enumerate(targets):
             run = op.via_upstream if route.passthrough else op.via_backend
+            ticket.run_started = time.perf_counter()
             try:
                 served = await run(self, ticket, route)
             except Exception as exc:  # noqa: BLE001
@@ -233,29 +239,50 @@ class Gateway:
                     log.warning("%s failed (%s); falling back to %s", route.name,
                                 type(exc).__name__, targets[i + 1].name)
                     continue
-                raise self.fail(ticket, exc) from None
+                err = self.fail(ticket, exc)
+                await self.settled(ticket)
+                raise err from None
             if served.prompt_tokens is not None:
                 self.finish(ticket, served_by=route, prompt_tokens=served.prompt_tokens,
                             completion_tokens=served.completion_tokens)
+                await self.settled(ticket)
             return served.response
         raise AssertionError("no target to execute on")
 
     # -- completion ------------------------------------------------------------------------
     def finish(self, ticket: Ticket, *, served_by: Route | None, prompt_tokens: int = 0,
                completion_tokens: int = 0, status: int = 200, error: str | None = None) -> None:
-        """Queue the usage row once per ticket; it settles the reservation."""
+        """Queue the usage row once per ticket; it settles the reservation. A ticket
+        with a budget asks the writer to commit it now (see :meth:`settled`)."""
         if ticket.finished:
             return
         ticket.finished = True
-        cost = accounting.cost_nusd(served_by, prompt_tokens, completion_tokens) if served_by else 0
-        self.usage.record(UsageRecord(
+        now = time.perf_counter()
+        cost = accounting.cost_nusd(
+            served_by, prompt_tokens, completion_tokens,
+            wall_s=now - (ticket.run_started or ticket.started),
+            max_wall_s=self.limits.request_timeout_s) if served_by else 0
+        record = self.usage.commit if ticket.budgeted else self.usage.record
+        ticket.settlement = record(UsageRecord(
             key_id=ticket.key_id, endpoint=ticket.endpoint, model=ticket.model,
             served_by=served_by.name if served_by else None,
             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
             cost_nusd=cost, reserved_nusd=ticket.reserved_nusd,
-            latency_ms=(time.perf_counter() - ticket.started) * 1000,
+            latency_ms=(now - ticket.started) * 1000,
             status=status, error=error, stream=ticket.stream,
         ))
+
+    async def settled(self, ticket: Ticket) -> None:
+        """Wait until a budgeted ticket's usage row and settlement are committed, so the
+        key's next request sees its true spend (no wait for keys without a budget)."""
+        pending, ticket.settlement = ticket.settlement, None
+        if pending is not None:
+            await asyncio.wrap_future(pending)
+
+    async def finish_settled(self, ticket: Ticket, **kw) -> None:
+        """:meth:`finish`, then :meth:`settled` (streams, before their last event)."""
+        self.finish(ticket, **kw)
+        await self.settled(ticket)
 
     def fail(self, ticket: Ticket, exc: BaseException) -> GatewayError:
         """Turn ``exc`` into a gateway error and record the failed request."""

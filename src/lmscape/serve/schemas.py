@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 MAX_TOKENS_LIMIT = 1_000_000
 Text = Annotated[str, Field(max_length=2_000_000)]
@@ -60,6 +60,13 @@ class _Sampling(_Request):
     presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
     frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
     user: Annotated[str, Field(max_length=300)] | None = None
+
+    @field_validator("stream_options")
+    @classmethod
+    def _only_when_streaming(cls, value: StreamOptions | None, info: ValidationInfo):
+        if value is not None and not info.data.get("stream"):
+            raise ValueError("'stream_options' is only allowed when 'stream' is true")
+        return value
 
     def stop_tuple(self) -> tuple[str, ...]:
         if self.stop is None:
