@@ -113,6 +113,8 @@ class EmbeddingRequest(_Request):
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: Annotated[int, Field(ge=1, le=65536)] | None = None
     user: Annotated[str, Field(max_length=300)] | None = None
+    truncate: bool = Field(False, description="embed the first tokens of inputs longer than "
+                           "the model accepts (each result says if it was cut), instead of 400")
 
     def texts(self) -> list[str]:
         return [self.input] if isinstance(self.input, str) else list(self.input)
