@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from lmscape.errors import LmscapeError
+from lmscape.serve import access_log
 from lmscape.serve.config import GatewayConfig, Route, load_config, resolve_routes
 from lmscape.serve.errors import GatewayError, from_lmscape, internal
 from lmscape.serve.gateway import Gateway
@@ -75,6 +76,7 @@ def create_app(
     workers: int = 1,
 ) -> FastAPI:
     """A gateway app. ``allow_open``: serve without keys while the store has none."""
+    access_log.install()
     config = config or GatewayConfig()
     store = store or open_store(db_url)
     routes = routes if routes is not None else resolve_routes(config)
@@ -82,6 +84,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
+        access_log.install()  # again: the server configured its loggers after create_app
         await gateway.start()
         try:
             yield
