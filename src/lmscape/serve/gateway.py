@@ -35,6 +35,7 @@ from lmscape.errors import (
 )
 from lmscape.serve import accounting
 from lmscape.serve import keys as keystore
+from lmscape.serve import revocation
 from lmscape.serve.auth import Authenticator
 from lmscape.serve.config import GatewayConfig, Kind, Route
 from lmscape.serve.errors import GatewayError, from_lmscape, internal, not_found_model
@@ -107,7 +108,8 @@ class Gateway:
                  allow_open: bool, workers: int = 1) -> None:
         self.config, self.limits = config, config.limits
         self.store, self.routes = store, routes
-        self.auth = Authenticator(store, allow_open=allow_open, ttl_s=self.limits.key_cache_ttl_s)
+        self.auth = Authenticator(store, allow_open=allow_open, ttl_s=self.limits.key_cache_ttl_s,
+                                  watch=revocation.watch(store))
         self.limiter = RateLimiter(workers)
         self.pool: ModelPool | None = None
         self.upstream = OpenAIUpstream(self.limits)
@@ -122,6 +124,7 @@ class Gateway:
             await self.pool.aclose()
         await self.upstream.aclose()
         self.usage.close()
+        self.auth.close()
 
     # -- admission -------------------------------------------------------------------------
     def visible(self, key: KeyInfo | None) -> list[str]:
