@@ -29,7 +29,9 @@ NO_KEY = "no-key-needed"  # loopback and self-hosted endpoints may take any key
 
 
 class OpenAIUpstream:
-    """One AsyncOpenAI client per (base_url, key), shared by the routes that use it.
+    """One AsyncOpenAI client per (base_url, key), shared by the routes that use it,
+    found by route name on the hot path (the endpoint and key are read once per route,
+    when its first request arrives).
 
     The endpoint and key come from the route's resolved connection
     (:mod:`lmscape.backends.connection`); failures are translated by the same function
@@ -39,8 +41,17 @@ class OpenAIUpstream:
     def __init__(self, limits: Limits) -> None:
         self._limits = limits
         self._clients: dict[tuple[str | None, str], Any] = {}
+        self._by_route: dict[str, tuple[Route, Any]] = {}  # the hot path: no key lookup
 
     def _client(self, route: Route):
+        client = self._by_route.get(route.name)
+        if client is not None and client[0] is route:
+            return client[1]
+        client = self._build(route)
+        self._by_route[route.name] = (route, client)
+        return client
+
+    def _build(self, route: Route):
         conn = route.resolved.connection
         assert conn is not None, f"{route.name} is not a remote model"
         base_url = conn.require_configured(route.resolved.model)
@@ -100,6 +111,7 @@ class OpenAIUpstream:
         for client in self._clients.values():
             await client.close()
         self._clients.clear()
+        self._by_route.clear()
 
 
 def _http_client(openai):
