@@ -24,11 +24,13 @@ Budgets stay exact under concurrency, across processes, with two statements:
    rows exactly (money is integer nano-dollars).
 
 Keys without a budget skip step 1; their spend is still added at settlement. The
-settlement is written by the background usage writer (:mod:`lmscape.serve.usage`). For
-a key with a budget the response waits for it (the writer is woken at once and commits
-the row and the settlement together), so a client that sends its requests one after
-another always finds the previous one settled: every request that fits the budget is
-served. Keys without a budget never wait on the database.
+settlement is written by the background usage writer (:mod:`lmscape.serve.usage`). When
+a key is near its budget (the reservation's ``RETURNING`` says fewer than
+:data:`SETTLE_MARGIN` more of its size fit) the response waits for it (the writer is
+woken at once and commits the row and the settlement together), so a client that sends
+its requests one after another always finds the previous one settled: every request
+that fits the budget is served. Further from the budget, and for keys without one,
+responses never wait on the database.
 
 **What a request costs** is the rule ``lmscape bench`` uses
 (:class:`lmscape.bench.cost.CostModel`): tokens x the model's list price for remote
@@ -53,6 +55,7 @@ from lmscape.serve.config import Route
 from lmscape.serve.tables import NANO, gateway_keys
 
 MESSAGE_OVERHEAD_TOKENS = 8  # role markers and separators per chat message
+SETTLE_MARGIN = 8  # reservations left under which a response waits for its settlement
 
 
 _cost_models: dict[int, tuple[Route, CostModel]] = {}
@@ -102,6 +105,12 @@ def max_cost_nusd(chain: Iterable[Route], prompt_bound: int, completion_bound: i
 
 def reserve(engine: Engine, key_id: str, amount_nusd: int) -> bool:
     """Atomically add ``amount_nusd`` to the key's spend if it stays within budget."""
+    return reserve_left(engine, key_id, amount_nusd) is not None
+
+
+def reserve_left(engine: Engine, key_id: str, amount_nusd: int) -> int | None:
+    """:func:`reserve`; the budget left after it (None: refused; a huge number for a
+    key without a budget), in the same statement (``RETURNING``)."""
     k = gateway_keys.c
     stmt = (
         gateway_keys.update()
@@ -109,9 +118,21 @@ def reserve(engine: Engine, key_id: str, amount_nusd: int) -> bool:
         .where(k.revoked_at.is_(None))
         .where(sa.or_(k.budget_nusd.is_(None), k.spent_nusd + amount_nusd <= k.budget_nusd))
         .values(spent_nusd=k.spent_nusd + amount_nusd)
+        .returning(k.budget_nusd, k.spent_nusd)
     )
     with engine.begin() as conn:
-        return conn.execute(stmt).rowcount == 1
+        row = conn.execute(stmt).first()
+    if row is None:
+        return None
+    return 2**62 if row[0] is None else row[0] - row[1]
+
+
+def must_wait_for_settlement(left_nusd: int, amount_nusd: int) -> bool:
+    """Whether a response should wait for its settlement to be committed: only when the
+    key is near its budget (fewer than :data:`SETTLE_MARGIN` more reservations of this
+    size fit), where an unsettled reservation could refuse the key's next request.
+    Further away, the lag of the background writer cannot refuse anything of that size."""
+    return left_nusd < SETTLE_MARGIN * amount_nusd
 
 
 def settle(conn: sa.Connection, key_id: str, reserved_nusd: int, actual_nusd: int) -> None:

@@ -90,7 +90,8 @@ class Ticket:
     run_started: float = 0.0  # when the model that answered was handed the request
     stream: bool = False
     finished: bool = False
-    settlement: Future | None = None  # the budgeted usage row being committed
+    settle_now: bool = False  # near its budget: the response waits for its settlement
+    settlement: Future | None = None  # that usage row, being committed
 
     @property
     def key_id(self) -> str | None:
@@ -209,8 +210,9 @@ class Gateway:
             amount = accounting.max_cost_nusd(ticket.chain, prompt_bound, completion_bound,
                                               max_wall_s=self.limits.request_timeout_s)
             assert self.pool is not None
-            ok = await self.pool.run(accounting.reserve, self.store.engine, key.id, amount)
-            if not ok:
+            left = await self.pool.run(accounting.reserve_left, self.store.engine, key.id,
+                                       amount)
+            if left is None:
                 current = await self.pool.run(keystore.get_key, self.store, key.id)
                 if not current.active:  # revoked since it was cached
                     raise GatewayError(401, f"The API key {key.prefix}... has been revoked.",
@@ -221,6 +223,7 @@ class Gateway:
                     type="insufficient_quota", code="insufficient_quota",
                     headers={"Retry-After": "60"})
             ticket.reserved_nusd = amount
+            ticket.settle_now = accounting.must_wait_for_settlement(left, amount)
         return ticket
 
     # -- execution ---------------------------------------------------------------------------
@@ -256,7 +259,7 @@ class Gateway:
     def finish(self, ticket: Ticket, *, served_by: Route | None, prompt_tokens: int = 0,
                completion_tokens: int = 0, status: int = 200, error: str | None = None) -> None:
         """Queue the usage row once per ticket; it settles the reservation. A ticket
-        with a budget asks the writer to commit it now (see :meth:`settled`)."""
+        near its key's budget asks the writer to commit it now (see :meth:`settled`)."""
         if ticket.finished:
             return
         ticket.finished = True
@@ -265,7 +268,7 @@ class Gateway:
             served_by, prompt_tokens, completion_tokens,
             wall_s=now - (ticket.run_started or ticket.started),
             max_wall_s=self.limits.request_timeout_s) if served_by else 0
-        record = self.usage.commit if ticket.budgeted else self.usage.record
+        record = self.usage.commit if ticket.settle_now else self.usage.record
         ticket.settlement = record(UsageRecord(
             key_id=ticket.key_id, endpoint=ticket.endpoint, model=ticket.model,
             served_by=served_by.name if served_by else None,
@@ -276,8 +279,8 @@ class Gateway:
         ))
 
     async def settled(self, ticket: Ticket) -> None:
-        """Wait until a budgeted ticket's usage row and settlement are committed, so the
-        key's next request sees its true spend (no wait for keys without a budget)."""
+        """Wait until a ticket near its budget has its usage row and settlement
+        committed, so the key's next request sees its true spend (no wait otherwise)."""
         pending, ticket.settlement = ticket.settlement, None
         if pending is not None:
             await asyncio.wrap_future(pending)
