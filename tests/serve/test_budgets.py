@@ -91,7 +91,7 @@ def test_local_model_is_billed_by_wall_time_and_budgets_bind_it(lmscape_home, mo
                 assert exc.body["code"] == "insufficient_quota"
                 outcomes.append("refused")
                 break
-    spent, total, statuses = _spent_and_rows(store, key.id)
+    spent, total, _ = _spent_and_rows(store, key.id)
     assert outcomes[-1] == "refused" and outcomes.count("ok") >= 1
     assert 0 < spent == total <= 12 * 10**9
     assert spent > 2 * 10**9  # reached the point where 10 $ no longer fit

@@ -33,9 +33,8 @@ from lmscape.errors import (
     RateLimitError,
     UpstreamError,
 )
-from lmscape.serve import accounting
+from lmscape.serve import accounting, revocation
 from lmscape.serve import keys as keystore
-from lmscape.serve import revocation
 from lmscape.serve.auth import Authenticator
 from lmscape.serve.config import GatewayConfig, Kind, Route
 from lmscape.serve.errors import GatewayError, from_lmscape, internal, not_found_model
