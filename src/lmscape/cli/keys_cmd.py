@@ -68,7 +68,8 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
 
 
 def revoke(ref: str = typer.Argument(..., help="Key id, name or displayed prefix.")) -> None:
-    """Revoke a key; requests with it get 401 from then on."""
+    """Revoke a key; requests with it get 401 from then on (SQLite: from the next request;
+    PostgreSQL: as soon as each gateway hears of it, within milliseconds)."""
     from lmscape.serve.keys import revoke_key
 
     key = revoke_key(_store(), ref)

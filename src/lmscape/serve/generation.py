@@ -90,8 +90,9 @@ class Generate:
 
         results = await gw.pool.call(route, run)
         total = shapes.sum_usage(results)
-        body = (shapes.chat_completion(ticket.model, results[0]) if self.chat
-                else shapes.text_completion(ticket.model, results))
+        fp = shapes.fingerprint(route.backend, route.resolved.model)
+        body = (shapes.chat_completion(ticket.model, results[0], fp) if self.chat
+                else shapes.text_completion(ticket.model, results, fp))
         return Served(shapes.json_response(body), prompt_tokens=total.prompt_tokens,
                       completion_tokens=total.completion_tokens)
 
@@ -146,7 +147,9 @@ async def _chain(first: Any, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
 
 async def _sse_backend(gw: Gateway, ticket: Ticket, job: Generate, route: Route, first: Any,
                        events: AsyncIterator[StreamChunk]) -> AsyncIterator[bytes]:
-    maker = shapes.ChunkMaker(ticket.model, chat=job.chat)
+    maker = shapes.ChunkMaker(ticket.model, chat=job.chat, include_usage=job.include_usage,
+                              system_fingerprint=shapes.fingerprint(route.backend,
+                                                                    route.resolved.model))
     n_chunks, prompt, completion = 0, 0, 0
     status, error = 200, None
     try:
@@ -162,6 +165,8 @@ async def _sse_backend(gw: Gateway, ticket: Ticket, job: Generate, route: Route,
                 yield shapes.sse(maker.finish(chunk.finish_reason or "stop"))
         if job.include_usage:
             yield shapes.sse(maker.usage(prompt, completion))
+        await gw.finish_settled(ticket, served_by=route, prompt_tokens=prompt,
+                                completion_tokens=completion)  # before the client's [DONE]
         yield shapes.SSE_DONE
     except (asyncio.CancelledError, GeneratorExit):
         status, error = 499, "client_disconnected"
@@ -183,6 +188,7 @@ async def _sse_upstream(gw: Gateway, ticket: Ticket, job: Generate, route: Route
                         events: AsyncIterator[dict]) -> AsyncIterator[bytes]:
     prompt = completion = n_chunks = 0
     status, error = 200, None
+    fingerprint = shapes.fingerprint(route.backend, route.resolved.model)
     try:
         async for chunk in _chain(first, events):
             usage = chunk.get("usage")
@@ -193,10 +199,16 @@ async def _sse_upstream(gw: Gateway, ticket: Ticket, job: Generate, route: Route
                 if usage and job.include_usage:
                     yield shapes.sse(chunk)
                 continue
-            if not job.include_usage:
+            if job.include_usage:  # OpenAI's shape: null until the usage chunk
+                chunk.setdefault("usage", None)
+            else:
                 chunk.pop("usage", None)
+            if chunk.get("system_fingerprint") is None:
+                chunk["system_fingerprint"] = fingerprint
             n_chunks += 1
             yield shapes.sse(chunk)
+        await gw.finish_settled(ticket, served_by=route, prompt_tokens=prompt,
+                                completion_tokens=completion or n_chunks)
         yield shapes.SSE_DONE
     except (asyncio.CancelledError, GeneratorExit):
         status, error = 499, "client_disconnected"

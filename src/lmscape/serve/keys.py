@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from lmscape.errors import ConfigError, NotFoundError
+from lmscape.serve import revocation
 from lmscape.serve.tables import gateway_keys, nano_to_usd, usd_to_nano
 from lmscape.store import Store
 
@@ -114,6 +115,7 @@ def create_key(
                 hint="choose another --name (names stay taken after revocation)",
             )
         conn.execute(gateway_keys.insert().values(**row))
+        revocation.notify(conn)  # running gateways stop open access at once
     return get_key(store, row["id"]), secret
 
 
@@ -175,4 +177,5 @@ def revoke_key(store: Store, ref: str) -> KeyInfo:
                 .where(gateway_keys.c.id == key.id)
                 .values(revoked_at=dt.datetime.now(dt.UTC))
             )
+            revocation.notify(conn)  # running gateways drop the key from their caches
     return get_key(store, key.id)

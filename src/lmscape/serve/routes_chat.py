@@ -48,7 +48,7 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> Resp
     limit = req.limit()
     ticket = await gw.admit(
         endpoint="chat", kind="chat", model=req.model,
-        authorization=request.headers.get("authorization"),
+        key=await gw.caller(request),
         prompt_bound=accounting.prompt_token_bound((m["content"] for m in messages), len(messages)),
         completion_bound=limit if limit is not None else gw.limits.default_max_tokens,
         stream=bool(req.stream),
@@ -75,7 +75,7 @@ async def completions(req: CompletionRequest, request: Request) -> Response:
     limit = req.limit()
     ticket = await gw.admit(
         endpoint="completions", kind="completions", model=req.model,
-        authorization=request.headers.get("authorization"),
+        key=await gw.caller(request),
         prompt_bound=accounting.prompt_token_bound(prompts, 0),
         completion_bound=(limit or 0) * len(prompts),
         stream=bool(req.stream),

@@ -3,7 +3,10 @@
 The request path only appends a :class:`UsageRecord` to a queue; a writer thread
 inserts the rows (and settles budget reservations, see :mod:`lmscape.serve.accounting`)
 every ``usage_flush_s`` seconds in one transaction per batch, so no response waits on
-the database. ``flush()`` drains the queue synchronously (tests, shutdown).
+the database. :meth:`UsageWriter.commit` is the exception, for keys with a budget: it
+wakes the writer at once and returns a future that completes when the row and its
+settlement are committed (rows queued meanwhile share the transaction). ``flush()``
+drains the queue synchronously (tests, shutdown).
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import datetime as dt
 import logging
 import queue
 import threading
+import time
 from collections import defaultdict
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal
 
@@ -41,6 +46,7 @@ class UsageRecord:
     error: str | None = None
     stream: bool = False
     created_at: dt.datetime | None = None
+    committed: Future | None = None  # set by UsageWriter.commit
 
     def row(self) -> dict:
         return {
@@ -69,6 +75,7 @@ class UsageWriter:
         self._queue: queue.Queue[UsageRecord] = queue.Queue()
         self._lock = threading.Lock()  # one batch write at a time
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="lmscape-usage", daemon=True)
         self._thread.start()
 
@@ -76,6 +83,13 @@ class UsageWriter:
         if rec.created_at is None:
             rec.created_at = dt.datetime.now(dt.UTC)
         self._queue.put(rec)
+
+    def commit(self, rec: UsageRecord) -> Future:
+        """Queue ``rec`` and have it written now; the future completes once it is."""
+        rec.committed = Future()
+        self.record(rec)
+        self._wake.set()
+        return rec.committed
 
     def _drain(self) -> list[UsageRecord]:
         items: list[UsageRecord] = []
@@ -106,20 +120,27 @@ class UsageWriter:
             if r.key_id is not None:
                 reserved[r.key_id] += r.reserved_nusd
                 actual[r.key_id] += r.cost_nusd
-        for attempt in range(5):
-            try:
-                with self._store.begin() as conn:
-                    conn.execute(gateway_usage.insert(), rows)
-                    for key_id, held in reserved.items():
-                        settle(conn, key_id, held, actual[key_id])
-                return
-            except sa.exc.OperationalError as exc:  # e.g. SQLite busy: retry the batch
-                log.warning("usage write failed (attempt %d): %s", attempt + 1, exc.orig)
-                self._stop.wait(0.2 * (attempt + 1))
-        log.error("dropping %d usage rows after repeated database errors", len(items))
+        try:
+            for attempt in range(5):
+                try:
+                    with self._store.begin() as conn:
+                        conn.execute(gateway_usage.insert(), rows)
+                        for key_id, held in reserved.items():
+                            settle(conn, key_id, held, actual[key_id])
+                    return
+                except sa.exc.OperationalError as exc:  # e.g. SQLite busy: retry the batch
+                    log.warning("usage write failed (attempt %d): %s", attempt + 1, exc.orig)
+                    time.sleep(0.2 * (attempt + 1))
+            log.error("dropping %d usage rows after repeated database errors", len(items))
+        finally:
+            for r in items:  # the requests waiting on them go on either way
+                if r.committed is not None and not r.committed.done():
+                    r.committed.set_result(None)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
+        while not self._stop.is_set():
+            self._wake.wait(self._interval)
+            self._wake.clear()
             try:
                 self.flush()
             except Exception:
@@ -127,6 +148,7 @@ class UsageWriter:
 
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=5)
         self.flush()
 
