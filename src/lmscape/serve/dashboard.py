@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from lmscape.bench.cost import CostModel
 from lmscape.serve import keys as keystore
 from lmscape.serve.gateway import Gateway
 from lmscape.serve.usage import UsageRollup
@@ -49,10 +50,14 @@ class GatewayDashboardView:
         return dict(self._usage.get())
 
     def served_models(self) -> list[ServedModel]:
-        return [ServedModel(name=r.name, kinds=tuple(r.kinds), input_per_mtok=r.input_per_mtok,
-                            output_per_mtok=r.output_per_mtok, local=r.is_local,
-                            backend=r.backend)
-                for r in self._gateway.routes.values()]
+        models = []
+        for r in self._gateway.routes.values():
+            cost = CostModel.for_resolved(r.resolved)
+            models.append(ServedModel(
+                name=r.name, kinds=tuple(r.kinds), input_per_mtok=r.input_per_mtok,
+                output_per_mtok=r.output_per_mtok, local=r.is_local, backend=r.backend,
+                usd_per_hour=cost.usd_per_hour if cost.runs_here else 0.0))
+        return models
 
 
 def mount_dashboard(app: FastAPI, gateway: Gateway, *, allow_open: bool) -> None:

@@ -25,6 +25,7 @@ class ServedModel:
     output_per_mtok: float
     local: bool
     backend: str
+    usd_per_hour: float = 0.0  # billed by wall time (local models), else 0
 
 
 class GatewayView(Protocol):

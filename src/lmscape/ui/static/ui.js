@@ -139,8 +139,10 @@ function setupPlayground() {
         // priced as the system that answered when it is a served model (auto: policies)
         var priced = servedBy && select.querySelector('option[value="' + CSS.escape(servedBy) + '"]');
         priced = priced || option;
+        // tokens at the list price; local models by wall time, as the gateway bills them
         var cost = (usage.prompt_tokens * parseFloat(priced.dataset.in) +
-                    usage.completion_tokens * parseFloat(priced.dataset.out)) / 1e6;
+                    usage.completion_tokens * parseFloat(priced.dataset.out)) / 1e6 +
+                   (ended - started) / 3.6e6 * parseFloat(priced.dataset.hour || "0");
         parts.push(usage.prompt_tokens + " + " + usage.completion_tokens + " tokens");
         parts.push("cost $" + cost.toFixed(6));
       }
