@@ -30,3 +30,21 @@ def test_logreg_head_trains_on_train_caches_and_predicts(minilm, lmscape_home):
     again.method.fit(train)
     assert again.method.fit_info["cached"] is True
     assert [p.output for p in again.method.predict(items[:5])] == [p.output for p in preds[:5]]
+
+
+def test_training_embeddings_come_back_in_the_callers_order(minilm, monkeypatch):
+    """The training pass sends texts longest first, a few per call; each vector must
+    still land on its own text's row."""
+    import numpy as np
+
+    from lmscape.methods import embed_head
+
+    monkeypatch.setattr(embed_head, "EMBED_BATCH", 2)
+    task = get_task("sentiment")
+    method = build_system("all-minilm-l6-v2/logreg-head", task, backend=minilm).method
+    texts = ["short", "a much longer sentence about a film that was good", "mid length one",
+             "ok", "the longest sentence of them all, about a very dull film indeed", "fine"]
+    vectors, _ = method._embed(texts)
+    alone = np.vstack([np.asarray(minilm.embed([t]).vectors) for t in texts])
+    assert vectors.shape == alone.shape
+    assert np.abs(vectors - alone).max() < 1e-5

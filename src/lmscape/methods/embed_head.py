@@ -28,7 +28,7 @@ from lmscape.methods._util import chunks, need_model, share_timings
 from lmscape.methods.base import Method, Prediction
 from lmscape.tasks.base import Item
 
-EMBED_BATCH = 128
+EMBED_BATCH = 512  # texts per embed call in training (sorted by length first)
 CS = (0.01, 0.1, 1.0, 10.0, 100.0)
 
 
@@ -52,13 +52,22 @@ class LogRegHead(Method):
 
     # -- training --------------------------------------------------------------------
     def _embed(self, texts: list[str]) -> tuple[np.ndarray, float]:
+        """Embeddings of ``texts`` in their order. The texts go to the model longest
+        first, ``EMBED_BATCH`` per call, so that each call (and each batch the backend
+        pads) holds texts of similar length: less padding, same vectors."""
         model = need_model(self.model, self.name)
-        parts, seconds = [], 0.0
-        for batch in chunks(texts, EMBED_BATCH):
-            result = model.embed(list(batch))
-            parts.append(np.asarray(result.vectors, dtype=np.float32))
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out: np.ndarray | None = None
+        seconds = 0.0
+        for batch in chunks(order, EMBED_BATCH):
+            result = model.embed([texts[i] for i in batch])
+            vectors = np.asarray(result.vectors, dtype=np.float32)
+            if out is None:
+                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[list(batch)] = vectors
             seconds += result.timings.total_s
-        return np.vstack(parts), seconds
+        assert out is not None
+        return out, seconds
 
     def _head_path(self, train_items: list[Item]) -> Path:
         h = hashlib.sha256()
