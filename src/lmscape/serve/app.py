@@ -102,9 +102,9 @@ def create_app(
     )
     app.state.gateway = gateway
     _install_handlers(app)
-    from lmscape.serve import routes_chat, routes_embeddings, routes_models
+    from lmscape.serve import routes_chat, routes_embeddings, routes_models, routes_tokenizer
 
-    for module in (routes_models, routes_chat, routes_embeddings):
+    for module in (routes_models, routes_chat, routes_embeddings, routes_tokenizer):
         app.include_router(module.router)
     return app
 
