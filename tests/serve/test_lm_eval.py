@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.slow
 
 N_ITEMS = 30
 MODEL = "gemma-3-270m"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lm_eval" / "lmscape_sst2.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -51,25 +53,14 @@ def server(tmp_path_factory):
 
 
 def _task_dir(tmp_path, items, bos: str):
-    """An lm-eval task over ``items``: the same prompt and verbalizers as lmscape's
-    sentiment task. lm-eval's remote tokenizer never adds BOS, so the prompt writes it
-    (special-token text is parsed by /tokenize, as vLLM's does)."""
+    """The README's lm-eval task (examples/lm_eval), on ``items`` only. It writes the
+    BOS token's text, which lm-eval's remote tokenizer never adds."""
     data = tmp_path / "sst2.jsonl"
     data.write_text("".join(json.dumps({"text": it.text, "label": it.reference}) + "\n"
                             for it in items))
-    task = {
-        "task": "lmscape_sst2",
-        "dataset_path": "json",
-        "dataset_kwargs": {"data_files": {"test": str(data)}},
-        "test_split": "test",
-        "output_type": "multiple_choice",
-        "doc_to_text": bos + "Review: {{text}}\nSentiment:",
-        "doc_to_choice": ["negative", "positive"],
-        "doc_to_target": "{{['negative', 'positive'].index(label)}}",
-        "target_delimiter": " ",
-        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
-        "metadata": {"version": 1},
-    }
+    task = yaml.safe_load(EXAMPLE.read_text())
+    assert task["doc_to_text"].startswith(bos)
+    task["dataset_kwargs"]["data_files"]["test"] = str(data)
     folder = tmp_path / "tasks"
     folder.mkdir()
     (folder / "lmscape_sst2.yaml").write_text(yaml.safe_dump(task))
