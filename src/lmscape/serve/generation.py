@@ -6,6 +6,13 @@ OpenAI-compatible upstreams) and the lmscape requests (for every other backend).
 in turn. A stream's first event is produced before its response is returned, so that a
 failing model can still fall back to the next one before anything reached the client;
 the stream then bills itself when it ends.
+
+On a backend, generations run as ``generation=True`` pool calls, so concurrent requests
+for one local model share its decode batch (:mod:`lmscape.serve.pool`). ``logprobs``
+and ``echo`` (local models with a tokenizer and loglikelihood): the request is generated
+first, then its prompt and sampled tokens are scored by ``Backend.token_logprobs``, the
+path ``loglikelihood`` uses, and shaped by :mod:`lmscape.serve.logprobs`; they are
+refused with ``stream=true``.
 """
 
 from __future__ import annotations
