@@ -149,13 +149,18 @@ def row_logprobs(ctx, row: int, n_vocab: int, targets: Sequence[int]) -> list[tu
     return [(float(x[t]) - lse, bool(x[t] >= top)) for t in targets]
 
 
-def row_top(ctx, row: int, n_vocab: int, n: int) -> tuple[tuple[int, float], ...]:
-    """The ``n`` most likely tokens at output row ``row`` of the last decode, as
-    (token id, log-probability), best first (ties: lower id first)."""
+def row_scores(ctx, row: int, n_vocab: int, targets: Sequence[int], n: int
+               ) -> tuple[list[tuple[float, bool]], tuple[tuple[int, float], ...]]:
+    """``row_logprobs`` of one row, and its ``n`` most likely tokens as (token id,
+    log-probability), best first (ties: lower id first); the log-softmax computed once."""
+    x, top, lse = _row(ctx, row, n_vocab)
+    return [(float(x[t]) - lse, bool(x[t] >= top)) for t in targets], _top(x, lse, n)
+
+
+def _top(x: np.ndarray, lse: float, n: int) -> tuple[tuple[int, float], ...]:
     if n <= 0:
         return ()
-    x, _, lse = _row(ctx, row, n_vocab)
-    n = min(n, n_vocab)
+    n = min(n, x.shape[0])
     best = np.argpartition(-x, n - 1)[:n]
     best = sorted(best.tolist(), key=lambda t: (-float(x[t]), t))
     return tuple((int(t), float(x[t]) - lse) for t in best)

@@ -63,7 +63,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmscape.backends.llamacpp_batch import row_logprobs, row_top
+from lmscape.backends.llamacpp_batch import row_logprobs, row_scores
 
 
 @dataclass
@@ -154,11 +154,14 @@ class PrefixScorer:
             llm.input_ids[pos : pos + len(chunk)] = chunk
             llm.n_tokens = pos + len(chunk)
             for row, target in wanted:
-                [(lp, top)] = row_logprobs(llm._ctx, row, self._n_vocab, [target])
+                if detail is None:
+                    [(lp, top)] = row_logprobs(llm._ctx, row, self._n_vocab, [target])
+                else:
+                    [(lp, top)], best = row_scores(llm._ctx, row, self._n_vocab, [target],
+                                                   top_n or 0)
+                    detail.append((lp, best))
                 logprob += lp
                 greedy = greedy and top
-                if detail is not None:
-                    detail.append((lp, row_top(llm._ctx, row, self._n_vocab, top_n or 0)))
             pos += len(chunk)
         # The last decoded position's logits were not necessarily requested: make
         # Llama.generate re-evaluate one token before it samples.

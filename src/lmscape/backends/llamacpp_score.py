@@ -51,7 +51,7 @@ from lmscape.backends.llamacpp_batch import (
     MIN_ROWS,
     TokenBatch,
     row_logprobs,
-    row_top,
+    row_scores,
     sequence_context,
 )
 from lmscape.backends.llamacpp_prefix import Score, common_prefix_len
@@ -286,9 +286,11 @@ class BatchScorer:
         start = time.perf_counter()
         self._decode()
         for row, wants in wanted:
-            scored = row_logprobs(self._ctx, row, self._n_vocab, [t for _, t in wants])
-            best = (row_top(self._ctx, row, self._n_vocab, self._top_n)
-                    if self._top_n else ())
+            targets = [t for _, t in wants]
+            if self._top_n is None:
+                scored, best = row_logprobs(self._ctx, row, self._n_vocab, targets), ()
+            else:
+                scored, best = row_scores(self._ctx, row, self._n_vocab, targets, self._top_n)
             for (i, _), (lp, top) in zip(wants, scored, strict=True):
                 results[i].logprob += lp
                 results[i].is_greedy = results[i].is_greedy and top
