@@ -406,8 +406,94 @@ def main() -> int:
     return 0
 
 
+# -- where the added time goes ------------------------------------------------------------------
+def profile(requests: int, top: int, budget: bool) -> int:
+    """Serve lmscape in this process and drive ``requests`` sequential requests from a
+    child process, twice: first without a profiler, to measure the gateway's CPU time
+    per request (process CPU; the client and the stub are other processes), then under
+    cProfile in the serving thread, to print the functions that cost the most."""
+    import cProfile
+    import pstats
+    import threading
+
+    import psutil
+    import uvicorn
+
+    from lmscape.serve.app import create_app
+    from lmscape.serve.config import GatewayConfig
+    from lmscape.serve.keys import create_key
+    from lmscape.store import open_store
+
+    tmp = Path(tempfile.mkdtemp(prefix="lmscape-gw-profile-"))
+    stub_port, gw_port = free_port(), free_port()
+    stub = subprocess.Popen([sys.executable, __file__, "--stub", str(stub_port)])
+    os.environ["BENCH_UPSTREAM_KEY"] = "sk-bench"
+    prof = cProfile.Profile(time.thread_time)
+    try:
+        wait_port(stub_port, stub, 20, "stub")
+        store = open_store(f"sqlite:///{tmp / 'gw.db'}")
+        _, secret = create_key(store, "bench", budget_usd=1e6 if budget else None)
+        config = GatewayConfig.model_validate({
+            "models": [{"name": "bench", "backend": "openai", "model": "stub",
+                        "options": {"base_url": f"http://127.0.0.1:{stub_port}/v1",
+                                    "api_key_env": "BENCH_UPSTREAM_KEY"},
+                        "price": {"input_per_mtok": 0.15, "output_per_mtok": 0.6}}],
+            "include_catalog": False, "include_embedded": False, "limits": {"retries": 0}})
+        server = uvicorn.Server(uvicorn.Config(create_app(config, store=store), port=gw_port,
+                                               log_level="warning"))
+        try:
+            import uvloop
+
+            loop = uvloop.new_event_loop()
+        except ImportError:
+            loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=lambda: loop.run_until_complete(server.serve()))
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+
+        def drive(n: int) -> None:
+            client = (f"import asyncio, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+                      "import gateway as g; "
+                      f"asyncio.run(g.latency({gw_port}, '/v1/chat/completions', "
+                      f"{{'authorization': 'Bearer {secret}'}}, {n}, 0))")
+            subprocess.run([sys.executable, "-c", client], check=True)
+
+        drive(300)  # warm-up: imports, connections, caches
+        me = psutil.Process()
+        before = sum(me.cpu_times()[:2])
+        drive(requests)
+        cpu_ms = 1000 * (sum(me.cpu_times()[:2]) - before) / requests
+        loop.call_soon_threadsafe(prof.enable)  # cProfile follows the thread that enables it
+        drive(requests)
+        loop.call_soon_threadsafe(prof.disable)
+        time.sleep(0.2)
+        server.should_exit = True
+        thread.join()
+    finally:
+        stop(stub)
+    prof.dump_stats(str(tmp / "gateway.prof"))
+    stats = pstats.Stats(prof)
+    kind = "budgeted" if budget else "unbudgeted"
+    print(f"\ngateway CPU per request, no profiler: {cpu_ms:.3f} ms "
+          f"({requests} sequential requests, {kind} key, after 300 to warm up)")
+    print(f"profile (cProfile, thread CPU time, inflates every call) written to "
+          f"{tmp / 'gateway.prof'}\n")
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return 0
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--stub":
         run_stub(int(sys.argv[2]))
+    elif len(sys.argv) >= 2 and sys.argv[1] == "--profile":
+        args = argparse.ArgumentParser(prog="gateway.py --profile")
+        args.add_argument("--profile", action="store_true")
+        args.add_argument("--requests", type=int, default=2000)
+        args.add_argument("--top", type=int, default=30)
+        args.add_argument("--budget", action="store_true")
+        a = args.parse_args()
+        sys.exit(profile(a.requests, a.top, a.budget))
     else:
         sys.exit(main())

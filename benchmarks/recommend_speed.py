@@ -22,6 +22,7 @@ of the first call in a fresh process (from ``import lmscape`` to the answer).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import statistics
@@ -60,6 +61,15 @@ def main() -> int:
     env = dict(os.environ)
     if args.db:
         env["LMSCAPE_DB"] = args.db
+        os.environ["LMSCAPE_DB"] = args.db
+    from lmscape.bench.results import leaderboard, tasks_with_runs
+    from lmscape.store import open_store
+
+    with contextlib.closing(open_store()) as probe:
+        if args.task not in tasks_with_runs(probe):
+            print(f"no stored results for {args.task!r}: run `lmscape bench --task {args.task} "
+                  "--limit 40` first (or pass --db URL)", file=sys.stderr)
+            return 2
 
     code = ("import time; t, c = time.perf_counter(), time.process_time(); import lmscape; "
             "from lmscape.store import open_store; s = open_store(); "
@@ -68,11 +78,7 @@ def main() -> int:
     cold_wall, cold_cpu, out = _run([sys.executable, "-c", code], env)
     cold, cold_work = (float(x) for x in out.split())
 
-    if args.db:
-        os.environ["LMSCAPE_DB"] = args.db
-    from lmscape.bench.results import leaderboard
     from lmscape.decide.recommendation import recommend
-    from lmscape.store import open_store
 
     store = open_store()
     rec = recommend(args.task, store=store, volume="50000/day")  # warm the caches

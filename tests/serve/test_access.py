@@ -81,9 +81,9 @@ def test_model_allow_list(gateway):
     _, secret = create_key(gateway.store, "narrow", models=["up-echo"])
     client = _client(gateway, secret)
     assert _chat(client).choices
-    with pytest.raises(openai.PermissionDeniedError) as info:
+    with pytest.raises(openai.NotFoundError) as info:  # as OpenAI: no hint that it exists
         _chat(client, model="up-flaky")
-    assert info.value.body["code"] == "model_not_allowed"
+    assert info.value.body["code"] == "model_not_found"
     assert [m.id for m in client.models.list()] == ["up-echo"]
 
 
@@ -214,3 +214,35 @@ def test_revoked_budgeted_key_stops_at_once_despite_the_cache(upstream, tmp_path
         with pytest.raises(openai.AuthenticationError) as info:
             _chat(client)
         assert "revoked" in info.value.body["message"]
+
+
+def test_revocation_is_immediate_despite_an_hour_long_cache(upstream, tmp_path):
+    """An unbudgeted key, cached for an hour, revoked by another process's connection
+    (as `lmscape keys revoke` does): the very next request is refused."""
+    db = f"sqlite:///{tmp_path / 'gw.db'}"
+    store = open_store(db)
+    app = create_app(_config(upstream, key_cache_ttl_s=3600), store=store)
+    _, secret = create_key(store, "cached-free")
+    with LiveServer(app) as server:
+        client = _client(server, secret)
+        assert _chat(client).choices  # now cached for an hour
+        assert _chat(client).choices
+        other = open_store(db)  # another connection, as the CLI would open
+        revoke_key(other, "cached-free")
+        other.close()
+        with pytest.raises(openai.AuthenticationError) as info:
+            _chat(client)
+        assert "revoked" in info.value.body["message"]
+
+
+def test_open_access_ends_when_another_process_creates_a_key(upstream, tmp_path):
+    db = f"sqlite:///{tmp_path / 'gw.db'}"
+    app = create_app(_config(upstream, key_cache_ttl_s=3600), store=open_store(db),
+                     allow_open=True)
+    with LiveServer(app) as server:
+        assert _chat(_client(server, "EMPTY")).choices  # open: no keys yet
+        other = open_store(db)
+        create_key(other, "first")
+        other.close()
+        with pytest.raises(openai.AuthenticationError):
+            _chat(_client(server, "EMPTY"))

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from lmscape.serve.keys import create_key, list_keys
+from lmscape.serve.keys import create_key, list_keys, revoke_key
 from lmscape.serve.tables import gateway_usage
 from lmscape.store import open_store
 
@@ -34,6 +34,7 @@ def _free_port() -> int:
 
 
 def _start(config: Path, db_url: str, home: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """`lmscape serve --require-key` on a free port, its output in ``log``."""
     port = _free_port()
     env = {**os.environ, "LMSCAPE_DB": db_url, "LMSCAPE_HOME": str(home),
            "STUB_UPSTREAM_KEY": STUB_KEY}
@@ -115,6 +116,45 @@ def test_two_workers_share_keys_and_an_exact_budget(fresh_postgres, upstream, tm
         assert spent <= 200_000
         assert spent == total == 20_000 * n_ok
         assert n == n_ok >= 7 and "refused" in outcomes  # 200 000 / 28 000 reserve: >= 7 fit
+    finally:
+        for proc, _, _ in procs:
+            proc.terminate()
+        for proc, _, _ in procs:
+            proc.wait(timeout=20)
+        store.close()
+
+
+def test_revocation_reaches_both_workers_long_before_the_cache_expires(fresh_postgres, upstream,
+                                                                     tmp_path):
+    """Keys cached for an hour; `keys revoke` in this process: both gateway processes
+    refuse the key once PostgreSQL's NOTIFY reaches them (waited for up to 10 s)."""
+    store = open_store(fresh_postgres)
+    _, secret = create_key(store, "revoked-soon")  # no budget: no reservation check
+    config = tmp_path / "gateway.yaml"
+    config.write_text(yaml.safe_dump({
+        "models": upstream_models(upstream.url),
+        "limits": {"retries": 0, "key_cache_ttl_s": 3600},
+        "include_catalog": False, "include_embedded": False,
+    }))
+    procs = []
+    try:
+        for i in range(2):
+            log = tmp_path / f"gw{i}.log"
+            procs.append((*_start(config, fresh_postgres, tmp_path / f"home{i}", log), log))
+        for proc, url, log in procs:
+            _wait_ready(proc, url, log)
+        body = {"model": "up-echo", "messages": [{"role": "user", "content": "hi"}]}
+        headers = {"Authorization": f"Bearer {secret}"}
+        for _, url, _ in procs:  # cached now, in both
+            assert httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers,
+                              timeout=30).status_code == 200
+        revoke_key(store, "revoked-soon")
+        for _, url, _ in procs:
+            deadline, status = time.monotonic() + 10, 200
+            while status == 200 and time.monotonic() < deadline:
+                status = httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers,
+                                    timeout=30).status_code
+            assert status == 401
     finally:
         for proc, _, _ in procs:
             proc.terminate()

@@ -73,3 +73,23 @@ def test_several_workers_serve_one_endpoint(tmp_path, upstream):
     finally:
         _stop(proc)
     assert "2 worker(s)" in log.read_text()
+
+
+def test_access_log_redacts_credentials(tmp_path, upstream):
+    config = tmp_path / "gw.yaml"
+    config.write_text(yaml.safe_dump({"models": upstream_models(upstream.url),
+                                      "include_catalog": False, "include_embedded": False}))
+    log = tmp_path / "serve.log"
+    proc, url = _serve(["--access-log", "--config", str(config)], tmp_path / "home", log)
+    secret = "lms-" + "A1b2" * 8
+    try:
+        _wait_ready(proc, url, log)
+        httpx.get(f"{url}/v1/models?api_key={secret}&key=hunter2secret&limit=3")
+        httpx.get(f"{url}/v1/models", headers={"Authorization": f"Bearer {secret}"})
+        httpx.get(f"{url}/v1/models/{secret}")
+    finally:
+        _stop(proc)
+    text = log.read_text()
+    assert "GET /v1/models?api_key=[redacted]&key=[redacted]&limit=3" in text
+    assert secret not in text and "hunter2secret" not in text
+    assert "/v1/models/[redacted]" in text

@@ -45,19 +45,30 @@ class CostModel:
     def for_system(cls, system: Any) -> CostModel:
         model = getattr(getattr(system, "method", None), "model", None)
         is_local = model is None or bool(getattr(model, "is_local", True))
-        price, runs_here = None, is_local
-        if not is_local:
-            resolved = getattr(system, "resolved", None)
-            if resolved is None:
-                try:
-                    resolved = resolve(getattr(system, "model_id", None) or "")
-                except LmscapeError:
-                    resolved = None
-            if resolved is not None:
-                price = resolved.price
-                conn = resolved.connection
-                runs_here = price is None and conn is not None and conn.loopback
-        return cls(is_local=is_local, price=price, runs_here=runs_here,
+        if is_local:
+            return cls(is_local=True, price=None,
+                       usd_per_hour=load_settings().hardware_usd_per_hour)
+        resolved = getattr(system, "resolved", None)
+        if resolved is None:
+            try:
+                resolved = resolve(getattr(system, "model_id", None) or "")
+            except LmscapeError:
+                resolved = None
+        if resolved is None:
+            return cls(is_local=False, price=None, runs_here=False,
+                       usd_per_hour=load_settings().hardware_usd_per_hour)
+        return cls.for_resolved(resolved)
+
+    @classmethod
+    def for_resolved(cls, resolved: Any) -> CostModel:
+        """The cost rule for a resolved model (the gateway bills its requests by it):
+        local backends, and servers on loopback without a list price, by wall time."""
+        price, runs_here = None, resolved.is_local
+        if not resolved.is_local:
+            price = resolved.price
+            conn = resolved.connection
+            runs_here = price is None and conn is not None and conn.loopback
+        return cls(is_local=resolved.is_local, price=price, runs_here=runs_here,
                    usd_per_hour=load_settings().hardware_usd_per_hour)
 
     @property

@@ -22,6 +22,7 @@ def _key_json(key) -> dict:
         "models": list(key.models) if key.models is not None else None,
         "created_at": key.created_at.isoformat(),
         "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+        "admin": key.admin,
     }
 
 
@@ -30,13 +31,16 @@ def create(
     budget_usd: float | None = typer.Option(None, "--budget-usd", help="Spending cap in USD."),
     rpm: int | None = typer.Option(None, "--rpm", help="Requests per minute."),
     models: str | None = typer.Option(None, "--models", help="Allowed models, comma-separated."),
+    admin: bool = typer.Option(False, "--admin", help="May also use the dashboard at /ui."),
 ) -> None:
     """Create a gateway key. The secret is printed once and never stored."""
     from lmscape.serve.keys import create_key
 
     allowed = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    key, secret = create_key(_store(), name, budget_usd=budget_usd, rpm=rpm, models=allowed)
-    console.print(f"created key {key.name!r} (id {key.id})", highlight=False)
+    key, secret = create_key(_store(), name, budget_usd=budget_usd, rpm=rpm, models=allowed,
+                              admin=admin)
+    console.print(f"created {'admin ' if key.admin else ''}key {key.name!r} (id {key.id})",
+                  highlight=False)
     console.print(secret, highlight=False, soft_wrap=True)
     console.print("[dim]store it now: only its hash is kept[/]")
 
@@ -58,13 +62,14 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
             "—" if k.budget_usd is None else f"{k.budget_usd:.4f}", f"{k.spent_usd:.6f}",
             "—" if k.rpm is None else str(k.rpm),
             "all" if k.models is None else ",".join(k.models),
-            "revoked" if k.revoked_at else "active",
+            ("revoked" if k.revoked_at else "active") + (", admin" if k.admin else ""),
         )
     console.print(table)
 
 
 def revoke(ref: str = typer.Argument(..., help="Key id, name or displayed prefix.")) -> None:
-    """Revoke a key; requests with it get 401 from then on."""
+    """Revoke a key; requests with it get 401 from then on (SQLite: from the next request;
+    PostgreSQL: as soon as each gateway hears of it, within milliseconds)."""
     from lmscape.serve.keys import revoke_key
 
     key = revoke_key(_store(), ref)
@@ -72,7 +77,8 @@ def revoke(ref: str = typer.Argument(..., help="Key id, name or displayed prefix
 
 
 def usage(
-    by: str = typer.Option("model", "--by", help="Group by key, model or day."),
+    by: str = typer.Option("model", "--by", help="Group by key, model, day or route (the "
+                                                 "model that answered, after fallbacks)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Gateway usage: requests, tokens, cost and latency, grouped."""

@@ -58,6 +58,7 @@ def serve(
     console.print(f"lmscape gateway on http://{host}:{port}/v1  ({workers} worker(s), "
                   f"database {store.url})", highlight=False)
     console.print("models: " + ", ".join(routes), highlight=False, soft_wrap=True)
+    console.print(f"dashboard: http://{host}:{port}/ui", highlight=False)
     if n_keys == 0 and allow_open:
         err_console.print(
             "[yellow]no gateway keys exist: unauthenticated access is allowed on loopback[/] "

@@ -2,6 +2,9 @@
 with keys, budgets and usage accounting (``lmscape serve``).
 
     app.py            FastAPI factory (one per worker process)
+    guard.py          the key, then the body size, checked from the headers first
+    invalid.py        invalid requests as one 400 naming the field and what is wrong
+    access_log.py     credentials redacted from every log line
     routes_*.py       /v1/models, /v1/chat/completions, /v1/completions, /v1/embeddings, /health,
                       and vLLM's /tokenizer_info, /tokenize, /detokenize (routes_tokenizer)
     schemas.py        requests and responses in OpenAI's shapes
@@ -13,7 +16,8 @@ with keys, budgets and usage accounting (``lmscape serve``).
                       batching of generations, LRU unload
     proxy.py          OpenAI-compatible upstreams through the official SDK (the fast path)
     config.py         gateway YAML: models, fallbacks, limits; default routes
-    keys.py auth.py ratelimit.py accounting.py usage.py tables.py   access and money
+    keys.py auth.py revocation.py ratelimit.py accounting.py usage.py tables.py
+                      access and money
 
 Importing this package imports nothing; FastAPI and the SDKs load with ``app``.
 """

@@ -18,9 +18,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from lmscape.errors import LmscapeError
+from lmscape.serve import access_log
 from lmscape.serve.config import GatewayConfig, Route, load_config, resolve_routes
 from lmscape.serve.errors import GatewayError, from_lmscape, internal
 from lmscape.serve.gateway import Gateway
+from lmscape.serve.guard import Guard
+from lmscape.serve.invalid import body_parse_error, request_error
 from lmscape.store import Store, open_store
 
 log = logging.getLogger("lmscape.serve")
@@ -31,18 +34,7 @@ ENV_WORKERS = "LMSCAPE_SERVE_WORKERS"
 
 
 def _validation_error(exc: RequestValidationError) -> GatewayError:
-    errors = exc.errors()
-    first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-    if first.get("type") == "json_invalid":
-        return GatewayError(400, "We could not parse the JSON body of your request.",
-                            code="invalid_json")
-    param = ".".join(loc) or None
-    kind = first.get("type", "")
-    code = "missing_required_parameter" if kind == "missing" else "invalid_value"
-    where = f"'{param}'" if param else "the request body"
-    return GatewayError(400, f"Invalid value for {where}: {first.get('msg', 'invalid')}",
-                        param=param, code=code)
+    return request_error(exc.errors())
 
 
 def _install_handlers(app: FastAPI) -> None:
@@ -56,6 +48,9 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> Response:
+        unreadable = body_parse_error(exc)
+        if unreadable is not None:
+            return unreadable.response()
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         return GatewayError(exc.status_code, str(exc.detail), type=kind,
                             code="not_found" if exc.status_code == 404 else None,
@@ -81,6 +76,7 @@ def create_app(
     workers: int = 1,
 ) -> FastAPI:
     """A gateway app. ``allow_open``: serve without keys while the store has none."""
+    access_log.install()
     config = config or GatewayConfig()
     store = store or open_store(db_url)
     routes = routes if routes is not None else resolve_routes(config)
@@ -88,6 +84,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
+        access_log.install()  # again: the server configured its loggers after create_app
         await gateway.start()
         try:
             yield
@@ -102,10 +99,15 @@ def create_app(
     )
     app.state.gateway = gateway
     _install_handlers(app)
+    app.add_middleware(Guard, gateway=gateway,
+                       max_body_bytes=int(config.limits.max_body_mb * 2**20))
     from lmscape.serve import routes_chat, routes_embeddings, routes_models, routes_tokenizer
 
     for module in (routes_models, routes_chat, routes_embeddings, routes_tokenizer):
         app.include_router(module.router)
+    from lmscape.serve.dashboard import mount_dashboard
+
+    mount_dashboard(app, gateway, allow_open=allow_open)
     return app
 
 

@@ -27,6 +27,7 @@ or overrides models::
       retries: 2                        # upstream retries (backoff) before a fallback
       request_timeout_s: 120
       default_max_tokens: 1024          # bound used to reserve budget when a request sets none
+      max_body_mb: 32                   # larger request bodies get 413 before they are read
     include_embedded: true              # catalog models whose weights ship in a package
     include_catalog: true               # every other catalog model that can run here
     tokenizer_model: gemma-3-270m       # whose tokenizer /tokenize etc. use when a request
@@ -43,7 +44,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lmscape.backends.resolve import ResolvedModel, TokenPrice, describe, resolve
+from lmscape.backends.resolve import (
+    ResolvedModel,
+    TokenPrice,
+    describe,
+    entry_for_provider_model,
+    resolve,
+)
 from lmscape.errors import ConfigError, LmscapeError, NotFoundError
 
 log = logging.getLogger("lmscape.serve")
@@ -83,6 +90,7 @@ class Limits(BaseModel):
     default_max_tokens: int = Field(1024, gt=0)
     key_cache_ttl_s: float = Field(5.0, ge=0)
     usage_flush_s: float = Field(0.2, gt=0)
+    max_body_mb: float = Field(32, gt=0)
 
 
 class GatewayConfig(BaseModel):
@@ -245,6 +253,8 @@ def _route_from_config(m: ModelConfig) -> Route:
         kinds = tuple(m.kinds)
     elif m.catalog:
         kinds = resolved.serves or ALL_KINDS
+    elif m.backend and m.model and entry_for_provider_model(m.backend, m.model) is not None:
+        kinds = resolved.serves or ALL_KINDS  # a provider model the catalog describes
     else:  # a model the catalog does not describe: every endpoint its backend can serve
         kinds = _capable_kinds(resolved)
     return Route(name=m.name, resolved=resolved, kinds=kinds, max_concurrency=m.max_concurrency)

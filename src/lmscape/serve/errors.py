@@ -1,19 +1,21 @@
 """OpenAI-style error responses: ``{"error": {"message", "type", "param", "code"}}``.
 
-Every failure a client can cause maps to a 4xx; upstream failures to 429/502/503/504;
+Every failure a client can cause maps to a 4xx; a missing or wrong key is a 401 before
+anything else (:mod:`lmscape.serve.guard`); upstream failures to 429/502/503/504;
 only a bug in lmscape itself is a 500. Messages pass through :func:`redact`, so no
 provider key ever reaches a client or a log.
 
 | cause                                   | status | type                   | code                      |
 |-----------------------------------------|--------|------------------------|---------------------------|
-| malformed JSON, invalid parameter       | 400    | invalid_request_error  | invalid_json / invalid_value / missing_required_parameter |
+| malformed JSON, invalid parameter       | 400    | invalid_request_error  | invalid_json / invalid_value / invalid_type / missing_required_parameter |
 | prompt longer than the context window   | 400    | invalid_request_error  | context_length_exceeded   |
 | operation the model cannot do           | 400    | invalid_request_error  | unsupported_operation     |
 | missing / wrong / revoked gateway key   | 401    | authentication_error   | invalid_api_key           |
-| key may not use this model              | 403    | permission_error       | model_not_allowed         |
-| unknown model or path                   | 404    | not_found_error        | model_not_found           |
+| unknown model, or one outside the key's allow-list (as OpenAI: no hint that it exists) | 404 | not_found_error | model_not_found |
+| body larger than ``limits.max_body_mb``  | 413    | invalid_request_error  | request_too_large         |
 | rate limit / budget exhausted           | 429    | rate_limit_error / insufficient_quota | rate_limit_exceeded / insufficient_quota |
 | upstream failed after retries+fallbacks | 502/504| upstream_error         | upstream_error / upstream_timeout |
+| upstream refused the connection, DNS failed | 502 | upstream_error         | upstream_unreachable      |
 | model queue full, model cannot load     | 503    | overloaded_error       | model_overloaded / model_unavailable |
 """
 
@@ -40,9 +42,13 @@ class GatewayError(Exception):
         param: str | None = None,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        trusted: bool = False,
     ) -> None:
+        """``trusted``: the message is lmscape's own fixed text (it quotes no upstream,
+        header or body), so it skips the redactor, which would garble examples such as
+        ``Bearer lms-...``."""
         super().__init__(message)
-        self.status, self.message = status, redact(message)
+        self.status, self.message = status, message if trusted else redact(message)
         self.type, self.param, self.code = type, param, code
         self.headers = headers or {}
 

@@ -1,6 +1,7 @@
 """The gateway's request pipeline: one path for every endpoint.
 
-    admit:   authenticate (cached) -> model allowed? -> rate limit -> reserve budget
+    admit:   (the guard authenticated the key) -> model visible to the key? -> rate limit
+             -> reserve budget
     execute: choose the targets (the model, then its fallbacks; routing plugs in here),
              run the operation on each in turn while it fails in a way worth falling
              back from, and account for the one that answered
@@ -15,8 +16,10 @@ that bills itself through :meth:`Gateway.finish` when it ends.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -30,11 +33,12 @@ from lmscape.errors import (
     RateLimitError,
     UpstreamError,
 )
-from lmscape.serve import accounting
+from lmscape.serve import accounting, revocation
 from lmscape.serve import keys as keystore
 from lmscape.serve.auth import Authenticator
 from lmscape.serve.config import GatewayConfig, Kind, Route
 from lmscape.serve.errors import GatewayError, from_lmscape, internal, not_found_model
+from lmscape.serve.guard import caller_of, was_authenticated
 from lmscape.serve.keys import KeyInfo
 from lmscape.serve.pool import ModelPool
 from lmscape.serve.proxy import OpenAIUpstream
@@ -43,6 +47,7 @@ from lmscape.serve.usage import UsageRecord, UsageWriter
 from lmscape.store import Store
 
 log = logging.getLogger("lmscape.serve")
+_NOT_GIVEN = object()
 
 # Failures after which the next model of the fallback chain is tried.
 FALLBACK_ON = (RateLimitError, UpstreamError, ConnectionFailedError, AuthenticationError,
@@ -81,8 +86,11 @@ class Ticket:
     key: KeyInfo | None
     reserved_nusd: int = 0
     started: float = field(default_factory=time.perf_counter)
+    run_started: float = 0.0  # when the model that answered was handed the request
     stream: bool = False
     finished: bool = False
+    settle_now: bool = False  # near its budget: the response waits for its settlement
+    settlement: Future | None = None  # that usage row, being committed
 
     @property
     def key_id(self) -> str | None:
@@ -100,7 +108,8 @@ class Gateway:
                  allow_open: bool, workers: int = 1) -> None:
         self.config, self.limits = config, config.limits
         self.store, self.routes = store, routes
-        self.auth = Authenticator(store, allow_open=allow_open, ttl_s=self.limits.key_cache_ttl_s)
+        self.auth = Authenticator(store, allow_open=allow_open, ttl_s=self.limits.key_cache_ttl_s,
+                                  watch=revocation.watch(store))
         self.limiter = RateLimiter(workers)
         self.pool: ModelPool | None = None
         self.upstream = OpenAIUpstream(self.limits)
@@ -115,12 +124,21 @@ class Gateway:
             await self.pool.aclose()
         await self.upstream.aclose()
         self.usage.close()
+        self.auth.close()
 
     # -- admission -------------------------------------------------------------------------
-    def route(self, name: str, kind: Kind) -> Route:
+    def visible(self, key: KeyInfo | None) -> list[str]:
+        """The model names ``key`` may see (all of them under open access)."""
+        if key is None or key.models is None:
+            return list(self.routes)
+        return [name for name in self.routes if key.allows(name)]
+
+    def route(self, name: str, kind: Kind, key: KeyInfo | None = None) -> Route:
+        """The route for ``name``; a 404 (suggesting only models ``key`` may use) when it
+        does not exist or lies outside the key's allow-list, as OpenAI answers."""
         route = self.routes.get(name)
-        if route is None:
-            raise not_found_model(name, list(self.routes))
+        if route is None or (key is not None and not key.allows(name)):
+            raise not_found_model(name, self.visible(key))
         if kind not in route.kinds:
             raise GatewayError(
                 400, f"model {name!r} does not serve /v1/{kind.replace('chat', 'chat/completions')}"
@@ -146,12 +164,23 @@ class Gateway:
         assert self.pool is not None
         return await self.pool.run(self.auth.authenticate, authorization)
 
-    async def admit(self, *, endpoint: str, kind: Kind, model: str, authorization: str | None,
+    async def caller(self, request) -> KeyInfo | None:
+        """The request's key: as :class:`~lmscape.serve.guard.Guard` authenticated it
+        before the body was read, else (a path the guard leaves public) from its header."""
+        key = caller_of(request.scope)
+        if was_authenticated(key):
+            return key
+        return await self.authenticate(request.headers.get("authorization"))
+
+    async def admit(self, *, endpoint: str, kind: Kind, model: str,
+                    key: KeyInfo | None | object = _NOT_GIVEN, authorization: str | None = None,
                     prompt_bound: int, completion_bound: int, stream: bool = False) -> Ticket:
-        """Authenticate, check the allow-list, rate and budget; reserve the request's
+        """Check the allow-list, rate and budget of ``key`` (from :meth:`caller`; or
+        authenticate ``authorization`` when no key is given); reserve the request's
         maximum cost. A refusal for a known key is recorded as a usage row too."""
         started = time.perf_counter()
-        key = await self.authenticate(authorization)
+        if key is _NOT_GIVEN:
+            key = await self.authenticate(authorization)
         try:
             return await self._admit(key, endpoint=endpoint, kind=kind, model=model,
                                      prompt_bound=prompt_bound,
@@ -166,10 +195,7 @@ class Gateway:
 
     async def _admit(self, key: KeyInfo | None, *, endpoint: str, kind: Kind, model: str,
                      prompt_bound: int, completion_bound: int, stream: bool) -> Ticket:
-        if key is not None and not key.allows(model):
-            raise GatewayError(403, f"this key may not use model {model!r}",
-                               type="permission_error", param="model", code="model_not_allowed")
-        route = self.route(model, kind)
+        route = self.route(model, kind, key)
         ticket = Ticket(endpoint=endpoint, model=model, chain=self.chain(route, kind), key=key,
                         stream=stream)
         if key is None:
@@ -180,10 +206,12 @@ class Gateway:
                                type="rate_limit_error", code="rate_limit_exceeded",
                                headers={"Retry-After": str(max(1, int(wait + 0.999)))})
         if key.budget_nusd is not None:
-            amount = accounting.max_cost_nusd(ticket.chain, prompt_bound, completion_bound)
+            amount = accounting.max_cost_nusd(ticket.chain, prompt_bound, completion_bound,
+                                              max_wall_s=self.limits.request_timeout_s)
             assert self.pool is not None
-            ok = await self.pool.run(accounting.reserve, self.store.engine, key.id, amount)
-            if not ok:
+            left = await self.pool.run(accounting.reserve_left, self.store.engine, key.id,
+                                       amount)
+            if left is None:
                 current = await self.pool.run(keystore.get_key, self.store, key.id)
                 if not current.active:  # revoked since it was cached
                     raise GatewayError(401, f"The API key {key.prefix}... has been revoked.",
@@ -194,6 +222,7 @@ class Gateway:
                     type="insufficient_quota", code="insufficient_quota",
                     headers={"Retry-After": "60"})
             ticket.reserved_nusd = amount
+            ticket.settle_now = accounting.must_wait_for_settlement(left, amount)
         return ticket
 
     # -- execution ---------------------------------------------------------------------------
@@ -207,6 +236,7 @@ class Gateway:
         targets = self.targets(ticket)
         for i, route in enumerate(targets):
             run = op.via_upstream if route.passthrough else op.via_backend
+            ticket.run_started = time.perf_counter()
             try:
                 served = await run(self, ticket, route)
             except Exception as exc:  # noqa: BLE001
@@ -214,29 +244,50 @@ class Gateway:
                     log.warning("%s failed (%s); falling back to %s", route.name,
                                 type(exc).__name__, targets[i + 1].name)
                     continue
-                raise self.fail(ticket, exc) from None
+                err = self.fail(ticket, exc)
+                await self.settled(ticket)
+                raise err from None
             if served.prompt_tokens is not None:
                 self.finish(ticket, served_by=route, prompt_tokens=served.prompt_tokens,
                             completion_tokens=served.completion_tokens)
+                await self.settled(ticket)
             return served.response
         raise AssertionError("no target to execute on")
 
     # -- completion ------------------------------------------------------------------------
     def finish(self, ticket: Ticket, *, served_by: Route | None, prompt_tokens: int = 0,
                completion_tokens: int = 0, status: int = 200, error: str | None = None) -> None:
-        """Queue the usage row once per ticket; it settles the reservation."""
+        """Queue the usage row once per ticket; it settles the reservation. A ticket
+        near its key's budget asks the writer to commit it now (see :meth:`settled`)."""
         if ticket.finished:
             return
         ticket.finished = True
-        cost = accounting.cost_nusd(served_by, prompt_tokens, completion_tokens) if served_by else 0
-        self.usage.record(UsageRecord(
+        now = time.perf_counter()
+        cost = accounting.cost_nusd(
+            served_by, prompt_tokens, completion_tokens,
+            wall_s=now - (ticket.run_started or ticket.started),
+            max_wall_s=self.limits.request_timeout_s) if served_by else 0
+        record = self.usage.commit if ticket.settle_now else self.usage.record
+        ticket.settlement = record(UsageRecord(
             key_id=ticket.key_id, endpoint=ticket.endpoint, model=ticket.model,
             served_by=served_by.name if served_by else None,
             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
             cost_nusd=cost, reserved_nusd=ticket.reserved_nusd,
-            latency_ms=(time.perf_counter() - ticket.started) * 1000,
+            latency_ms=(now - ticket.started) * 1000,
             status=status, error=error, stream=ticket.stream,
         ))
+
+    async def settled(self, ticket: Ticket) -> None:
+        """Wait until a ticket near its budget has its usage row and settlement
+        committed, so the key's next request sees its true spend (no wait otherwise)."""
+        pending, ticket.settlement = ticket.settlement, None
+        if pending is not None:
+            await asyncio.wrap_future(pending)
+
+    async def finish_settled(self, ticket: Ticket, **kw) -> None:
+        """:meth:`finish`, then :meth:`settled` (streams, before their last event)."""
+        self.finish(ticket, **kw)
+        await self.settled(ticket)
 
     def fail(self, ticket: Ticket, exc: BaseException) -> GatewayError:
         """Turn ``exc`` into a gateway error and record the failed request."""

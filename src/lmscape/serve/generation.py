@@ -78,12 +78,13 @@ class Generate:
             raise GatewayError(400, "logprobs and echo are served without streaming for this "
                                "model; send stream=false", param="stream", code="invalid_value")
 
-    def _body(self, backend: Backend, model: str, results: list[Result]) -> dict[str, Any]:
+    def _body(self, backend: Backend, model: str, results: list[Result],
+              fingerprint: str) -> dict[str, Any]:
         """The response JSON, with logprobs scored by ``backend`` where asked for."""
         if self.chat:
-            body = shapes.chat_completion(model, results[0])
+            body = shapes.chat_completion(model, results[0], fingerprint)
         else:
-            body = shapes.text_completion(model, results)
+            body = shapes.text_completion(model, results, fingerprint)
         if not (self.logprobs or self.echo):
             return body
         pieces = lp.Pieces(backend)
@@ -130,7 +131,8 @@ class Generate:
         def run(backend: Backend) -> tuple[list[Result], dict[str, Any]]:
             results = backend.generate([clamp_to_context(backend, route, r, self)
                                         for r in self.requests])
-            return results, self._body(backend, ticket.model, results)
+            fp = shapes.fingerprint(route.backend, route.resolved.model)
+            return results, self._body(backend, ticket.model, results, fp)
 
         results, body = await gw.pool.call(route, run, generation=True)
         total = shapes.sum_usage(results)
@@ -188,7 +190,9 @@ async def _chain(first: Any, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
 
 async def _sse_backend(gw: Gateway, ticket: Ticket, job: Generate, route: Route, first: Any,
                        events: AsyncIterator[StreamChunk]) -> AsyncIterator[bytes]:
-    maker = shapes.ChunkMaker(ticket.model, chat=job.chat)
+    maker = shapes.ChunkMaker(ticket.model, chat=job.chat, include_usage=job.include_usage,
+                              system_fingerprint=shapes.fingerprint(route.backend,
+                                                                    route.resolved.model))
     n_chunks, prompt, completion = 0, 0, 0
     status, error = 200, None
     try:
@@ -204,6 +208,8 @@ async def _sse_backend(gw: Gateway, ticket: Ticket, job: Generate, route: Route,
                 yield shapes.sse(maker.finish(chunk.finish_reason or "stop"))
         if job.include_usage:
             yield shapes.sse(maker.usage(prompt, completion))
+        await gw.finish_settled(ticket, served_by=route, prompt_tokens=prompt,
+                                completion_tokens=completion)  # before the client's [DONE]
         yield shapes.SSE_DONE
     except (asyncio.CancelledError, GeneratorExit):
         status, error = 499, "client_disconnected"
@@ -225,6 +231,7 @@ async def _sse_upstream(gw: Gateway, ticket: Ticket, job: Generate, route: Route
                         events: AsyncIterator[dict]) -> AsyncIterator[bytes]:
     prompt = completion = n_chunks = 0
     status, error = 200, None
+    fingerprint = shapes.fingerprint(route.backend, route.resolved.model)
     try:
         async for chunk in _chain(first, events):
             usage = chunk.get("usage")
@@ -235,10 +242,16 @@ async def _sse_upstream(gw: Gateway, ticket: Ticket, job: Generate, route: Route
                 if usage and job.include_usage:
                     yield shapes.sse(chunk)
                 continue
-            if not job.include_usage:
+            if job.include_usage:  # OpenAI's shape: null until the usage chunk
+                chunk.setdefault("usage", None)
+            else:
                 chunk.pop("usage", None)
+            if chunk.get("system_fingerprint") is None:
+                chunk["system_fingerprint"] = fingerprint
             n_chunks += 1
             yield shapes.sse(chunk)
+        await gw.finish_settled(ticket, served_by=route, prompt_tokens=prompt,
+                                completion_tokens=completion or n_chunks)
         yield shapes.SSE_DONE
     except (asyncio.CancelledError, GeneratorExit):
         status, error = 499, "client_disconnected"

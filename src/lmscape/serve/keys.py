@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from lmscape.errors import ConfigError, NotFoundError
+from lmscape.serve import revocation
 from lmscape.serve.tables import gateway_keys, nano_to_usd, usd_to_nano
 from lmscape.store import Store
 
@@ -35,6 +36,7 @@ class KeyInfo:
     models: tuple[str, ...] | None
     created_at: dt.datetime
     revoked_at: dt.datetime | None
+    admin: bool = False  # may use the dashboard (/ui)
 
     @property
     def active(self) -> bool:
@@ -68,6 +70,7 @@ def _row_to_info(row) -> KeyInfo:
         models=tuple(m["models"]) if m["models"] is not None else None,
         created_at=m["created_at"],
         revoked_at=m["revoked_at"],
+        admin=bool(m.get("admin")),
     )
 
 
@@ -78,6 +81,7 @@ def create_key(
     budget_usd: float | None = None,
     rpm: int | None = None,
     models: list[str] | None = None,
+    admin: bool = False,
 ) -> tuple[KeyInfo, str]:
     """Create a key; return its info and the secret (shown once, never stored)."""
     name = name.strip()
@@ -99,6 +103,7 @@ def create_key(
         "models": list(models) if models else None,
         "created_at": dt.datetime.now(dt.UTC),
         "revoked_at": None,
+        "admin": bool(admin),
     }
     with store.begin() as conn:
         exists = conn.execute(
@@ -110,6 +115,7 @@ def create_key(
                 hint="choose another --name (names stay taken after revocation)",
             )
         conn.execute(gateway_keys.insert().values(**row))
+        revocation.notify(conn)  # running gateways stop open access at once
     return get_key(store, row["id"]), secret
 
 
@@ -171,4 +177,5 @@ def revoke_key(store: Store, ref: str) -> KeyInfo:
                 .where(gateway_keys.c.id == key.id)
                 .values(revoked_at=dt.datetime.now(dt.UTC))
             )
+            revocation.notify(conn)  # running gateways drop the key from their caches
     return get_key(store, key.id)

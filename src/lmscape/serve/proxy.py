@@ -17,18 +17,21 @@ next model in the route's ``fallbacks``.
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 from lmscape.backends.openai_errors import map_error
-from lmscape.errors import UpstreamError, require
+from lmscape.errors import ConnectionFailedError, UpstreamError, require
 from lmscape.serve.config import Limits, Route
 
 NO_KEY = "no-key-needed"  # loopback and self-hosted endpoints may take any key
 
 
 class OpenAIUpstream:
-    """One AsyncOpenAI client per (base_url, key), shared by the routes that use it.
+    """One AsyncOpenAI client per (base_url, key), shared by the routes that use it,
+    found by route name on the hot path (the endpoint and key are read once per route,
+    when its first request arrives).
 
     The endpoint and key come from the route's resolved connection
     (:mod:`lmscape.backends.connection`); failures are translated by the same function
@@ -38,8 +41,17 @@ class OpenAIUpstream:
     def __init__(self, limits: Limits) -> None:
         self._limits = limits
         self._clients: dict[tuple[str | None, str], Any] = {}
+        self._by_route: dict[str, tuple[Route, Any]] = {}  # the hot path: no key lookup
 
     def _client(self, route: Route):
+        client = self._by_route.get(route.name)
+        if client is not None and client[0] is route:
+            return client[1]
+        client = self._build(route)
+        self._by_route[route.name] = (route, client)
+        return client
+
+    def _build(self, route: Route):
         conn = route.resolved.connection
         assert conn is not None, f"{route.name} is not a remote model"
         base_url = conn.require_configured(route.resolved.model)
@@ -99,6 +111,7 @@ class OpenAIUpstream:
         for client in self._clients.values():
             await client.close()
         self._clients.clear()
+        self._by_route.clear()
 
 
 def _http_client(openai):
@@ -118,7 +131,34 @@ def translate(exc: Exception, route: Route, client: Any) -> Exception:
 
     if not isinstance(exc, openai.OpenAIError):
         return exc
+    if isinstance(exc, openai.APIConnectionError) and could_not_connect(exc):
+        return ConnectionFailedError(
+            f"cannot reach upstream {route.name}: the connection was refused or its host "
+            "name did not resolve",
+            hint="check the model's base_url and that its server is running")
     conn = route.resolved.connection
     return map_error(exc, base_url=str(client.base_url), model=route.resolved.model,
                      api_key=client.api_key, api_key_env=(conn.key_env or ("?",))[0],
                      where=f"upstream {route.name}")
+
+
+# Transport errors that mean "nothing answered at that address", whichever HTTP stack the
+# SDK runs on (httpx, or aiohttp through httpx-aiohttp, which may report them as timeouts).
+_CONNECT_FAILURES = ("ConnectError", "ClientConnectorError", "ClientConnectorDNSError",
+                     "ClientConnectorCertificateError")
+
+
+def could_not_connect(exc: BaseException) -> bool:
+    """True when ``exc`` (an SDK connection error or timeout) was caused by a refused
+    connection or a failed name lookup rather than a slow server: such failures are
+    502 ``upstream_unreachable``, not 504 ``upstream_timeout``."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionRefusedError | socket.gaierror):
+            return True
+        if type(cause).__name__ in _CONNECT_FAILURES:
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False

@@ -51,7 +51,7 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> Resp
                            code="invalid_value")
     ticket = await gw.admit(
         endpoint="chat", kind="chat", model=req.model,
-        authorization=request.headers.get("authorization"),
+        key=await gw.caller(request),
         prompt_bound=accounting.prompt_token_bound((m["content"] for m in messages), len(messages)),
         completion_bound=limit if limit is not None else gw.limits.default_max_tokens,
         stream=bool(req.stream),
@@ -80,7 +80,7 @@ async def completions(req: CompletionRequest, request: Request) -> Response:
     texts = [p for p in prompts if isinstance(p, str)]
     ticket = await gw.admit(
         endpoint="completions", kind="completions", model=req.model,
-        authorization=request.headers.get("authorization"),
+        key=await gw.caller(request),
         prompt_bound=accounting.prompt_token_bound(texts, 0)
         + sum(len(p) for p in prompts if not isinstance(p, str)),
         completion_bound=(limit or 0) * len(prompts),

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from lmscape.serve import shapes
-from lmscape.serve.errors import not_found_model
+from lmscape.serve.errors import GatewayError, not_found_model
 from lmscape.serve.gateway import Gateway
 from lmscape.serve.schemas import ERROR_RESPONSES, ModelCard, ModelList
 
@@ -24,7 +24,7 @@ def _card(name: str, owned_by: str) -> dict:
             summary="List the models this gateway serves")
 async def list_models(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
-    key = await gw.authenticate(request.headers.get("authorization"))
+    key = await gw.caller(request)
     data = [_card(r.name, r.owned_by) for r in gw.routes.values() if key is None or key.allows(r.name)]
     return shapes.json_response({"object": "list", "data": data})
 
@@ -33,19 +33,28 @@ async def list_models(request: Request) -> Response:
             summary="Describe one model")
 async def get_model(model: str, request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
-    key = await gw.authenticate(request.headers.get("authorization"))
+    key = await gw.caller(request)
     route = gw.routes.get(model)
     if route is None or (key is not None and not key.allows(model)):
-        raise not_found_model(model, list(gw.routes))
+        raise not_found_model(model, gw.visible(key))
     return shapes.json_response(_card(route.name, route.owned_by))
 
 
-@router.get("/health", summary="Liveness and what is loaded")
+@router.get("/health", summary="Liveness; with a key, also the models it may use and which are loaded")
 async def health(request: Request) -> Response:
+    """Liveness for anyone; the details only for a caller who may use the gateway (a
+    valid key, or anyone under open access), limited to the models that key may use."""
     gw: Gateway = request.app.state.gateway
+    try:
+        key = await gw.authenticate(request.headers.get("authorization"))
+    except GatewayError:
+        return shapes.json_response({"status": "ok"})
+    visible = gw.visible(key)
+    allowed = set(visible)
+    loaded = gw.pool.loaded() if gw.pool else []
     return shapes.json_response({
         "status": "ok",
-        "models": len(gw.routes),
-        "loaded": gw.pool.loaded() if gw.pool else [],
-        "open_access": gw.auth.open_access() if gw.auth.cached(None) else None,
+        "models": len(visible),
+        "loaded": [name for name in loaded if name in allowed],
+        "open_access": key is None,
     })

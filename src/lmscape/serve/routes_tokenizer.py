@@ -39,7 +39,7 @@ router = APIRouter()
 
 async def _route(request: Request, model: str | None) -> tuple[Gateway, Route]:
     gw: Gateway = request.app.state.gateway
-    key = await gw.authenticate(request.headers.get("authorization"))
+    key = await gw.caller(request)
     allowed = [r for r in gw.routes.values() if key is None or key.allows(r.name)]
     name = model or gw.config.tokenizer_model
     if name is None:

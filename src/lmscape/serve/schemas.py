@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 MAX_TOKENS_LIMIT = 1_000_000
 MAX_LOGPROBS = 20  # top alternatives per token (OpenAI: 5 for completions, 20 for chat)
@@ -63,6 +63,13 @@ class _Sampling(_Request):
     presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
     frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
     user: Annotated[str, Field(max_length=300)] | None = None
+
+    @field_validator("stream_options")
+    @classmethod
+    def _only_when_streaming(cls, value: StreamOptions | None, info: ValidationInfo):
+        if value is not None and not info.data.get("stream"):
+            raise ValueError("'stream_options' is only allowed when 'stream' is true")
+        return value
 
     def stop_tuple(self) -> tuple[str, ...]:
         if self.stop is None:
@@ -119,6 +126,8 @@ class EmbeddingRequest(_Request):
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: Annotated[int, Field(ge=1, le=65536)] | None = None
     user: Annotated[str, Field(max_length=300)] | None = None
+    truncate: bool = Field(False, description="embed the first tokens of inputs longer than "
+                           "the model accepts (each result says if it was cut), instead of 400")
 
     def texts(self) -> list[str]:
         return [self.input] if isinstance(self.input, str) else list(self.input)
@@ -237,8 +246,8 @@ ERROR_RESPONSES = {
     for status, why in (
         (400, "invalid request"),
         (401, "missing or invalid gateway key"),
-        (403, "key may not use this model"),
-        (404, "unknown model"),
+        (404, "unknown model, or one the key may not use"),
+        (413, "request body too large"),
         (429, "rate limit or budget exhausted (see Retry-After)"),
         (502, "upstream failed after retries and fallbacks"),
         (503, "model overloaded or unavailable"),

@@ -6,6 +6,8 @@ validated on the hot path.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import time
 import uuid
@@ -13,6 +15,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from lmscape._version import __version__
 from lmscape.backends.base import Result, Usage
 
 
@@ -46,7 +49,16 @@ def sum_usage(results: list[Result]) -> Usage:
                  completion_tokens=sum(r.usage.completion_tokens for r in results))
 
 
-def chat_completion(model: str, result: Result) -> dict[str, Any]:
+@functools.lru_cache(maxsize=1024)
+def fingerprint(backend: str, model: str) -> str:
+    """``system_fingerprint``: the backend, the weights or upstream model, and the
+    lmscape version that answered (it changes when any of them does)."""
+    digest = hashlib.sha256(f"{backend}\0{model}\0{__version__}".encode()).hexdigest()
+    return "fp_" + digest[:10]
+
+
+def chat_completion(model: str, result: Result, system_fingerprint: str | None = None
+                    ) -> dict[str, Any]:
     return {
         "id": new_id("chatcmpl"),
         "object": "chat.completion",
@@ -59,11 +71,12 @@ def chat_completion(model: str, result: Result) -> dict[str, Any]:
             "finish_reason": result.finish_reason or "stop",
         }],
         "usage": usage_dict(result.usage.prompt_tokens, result.usage.completion_tokens),
-        "system_fingerprint": None,
+        "system_fingerprint": system_fingerprint,
     }
 
 
-def text_completion(model: str, results: list[Result]) -> dict[str, Any]:
+def text_completion(model: str, results: list[Result], system_fingerprint: str | None = None
+                    ) -> dict[str, Any]:
     usage = sum_usage(results)
     return {
         "id": new_id("cmpl"),
@@ -75,21 +88,31 @@ def text_completion(model: str, results: list[Result]) -> dict[str, Any]:
             for i, r in enumerate(results)
         ],
         "usage": usage_dict(usage.prompt_tokens, usage.completion_tokens),
+        "system_fingerprint": system_fingerprint,
     }
 
 
 class ChunkMaker:
-    """Successive ``chat.completion.chunk`` / ``text_completion`` stream events."""
+    """Successive ``chat.completion.chunk`` / ``text_completion`` stream events, in
+    OpenAI's shape: every chunk carries ``system_fingerprint``, and, when the client
+    asked for ``include_usage``, ``"usage": null`` until the final usage chunk."""
 
-    def __init__(self, model: str, *, chat: bool) -> None:
+    def __init__(self, model: str, *, chat: bool, include_usage: bool = False,
+                 system_fingerprint: str | None = None) -> None:
         self.model, self.chat = model, chat
         self.id = new_id("chatcmpl" if chat else "cmpl")
         self.created = int(time.time())
         self.object = "chat.completion.chunk" if chat else "text_completion"
+        self.include_usage = include_usage
+        self.system_fingerprint = system_fingerprint
 
     def _base(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"id": self.id, "object": self.object, "created": self.created,
-                "model": self.model, "choices": choices}
+        out = {"id": self.id, "object": self.object, "created": self.created,
+               "model": self.model, "system_fingerprint": self.system_fingerprint,
+               "choices": choices}
+        if self.include_usage:
+            out["usage"] = None
+        return out
 
     def role(self) -> dict[str, Any]:
         return self._base([{"index": 0, "delta": {"role": "assistant", "content": ""},

@@ -40,6 +40,7 @@ gateway_keys = sa.Table(
     sa.Column("models", sa.JSON, nullable=True),  # allowed model names; None: all
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("admin", sa.Boolean, nullable=False, server_default=sa.false()),  # 0101
 )
 
 gateway_usage = sa.Table(
@@ -65,3 +66,11 @@ gateway_usage = sa.Table(
 def _m0100(conn: Connection) -> None:
     gateway_keys.create(conn, checkfirst=True)
     gateway_usage.create(conn, checkfirst=True)
+
+
+@migration("0101_gateway_keys_admin")
+def _m0101(conn: Connection) -> None:
+    """Admin keys (``lmscape keys create --admin``) may use the dashboard at /ui."""
+    if "admin" not in {c["name"] for c in sa.inspect(conn).get_columns("gateway_keys")}:
+        conn.execute(sa.text("ALTER TABLE gateway_keys ADD COLUMN admin BOOLEAN NOT NULL "
+                             "DEFAULT FALSE"))
