@@ -20,15 +20,18 @@ from lmscape.errors import CapabilityError
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 CAPABILITIES = ("can_generate", "can_stream", "has_loglikelihood", "can_embed", "can_classify",
-                "can_tag")
+                "can_tag", "has_tokenizer")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Request:
-    """A generation request: either a raw ``prompt`` or chat ``messages``."""
+    """A generation request: a raw ``prompt``, chat ``messages``, or a prompt given as
+    the model's ``token_ids`` (backends with ``has_tokenizer`` only; used as given, no
+    BOS added)."""
 
     prompt: str | None = None
     messages: tuple[Message, ...] | list[Message] | None = None
+    token_ids: tuple[int, ...] | None = None
     max_tokens: int = 256
     temperature: float = 0.0
     top_p: float = 1.0
@@ -36,8 +39,9 @@ class Request:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        if (self.prompt is None) == (self.messages is None):
-            raise ValueError("a Request needs exactly one of prompt= or messages=")
+        given = sum(x is not None for x in (self.prompt, self.messages, self.token_ids))
+        if given != 1:
+            raise ValueError("a Request needs exactly one of prompt=, messages= or token_ids=")
         if self.max_tokens < 0:
             raise ValueError("max_tokens must be >= 0")
 
@@ -83,6 +87,9 @@ class Result:
     timings: Timings = field(default_factory=Timings)
     finish_reason: str = "stop"  # "stop" | "length"
     model: str = ""
+    prompt_ids: list[int] | None = None  # the prompt's tokens (backends with a tokenizer)
+    token_ids: list[int] | None = None  # every sampled token, a final end-of-generation
+    # token included (backends with a tokenizer; what logprobs are reported for)
 
 
 @dataclass(kw_only=True)
@@ -111,6 +118,16 @@ class LoglikelihoodResult:
     is_greedy: bool  # every continuation token was the argmax
     usage: Usage = field(default_factory=Usage)
     timings: Timings = field(default_factory=Timings)
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One scored token: log P(token | the tokens before it), and the ``top`` most likely
+    tokens at its position as (token id, log-probability), best first."""
+
+    token: int
+    logprob: float
+    top: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(kw_only=True)
@@ -156,6 +173,7 @@ class Backend(ABC):
     can_embed: ClassVar[bool] = False
     can_classify: ClassVar[bool] = False
     can_tag: ClassVar[bool] = False
+    has_tokenizer: ClassVar[bool] = False  # tokenize / detokenize / token_logprobs
     is_local: ClassVar[bool] = False
 
     # What the resolver, the gateway and `lmscape backends` need to know, declared here
@@ -183,11 +201,15 @@ class Backend(ABC):
         requests = list(requests)
         if not requests:
             return []
+        if any(r.token_ids is not None for r in requests):
+            self._require("has_tokenizer", "take a prompt as token ids")
         results = self._generate(requests)
         assert len(results) == len(requests), "backend returned the wrong number of results"
         return results
 
     def stream(self, request: Request) -> Iterator[StreamChunk]:
+        if request.token_ids is not None:
+            self._require("has_tokenizer", "take a prompt as token ids")
         if self.can_stream:
             return self._stream(request)
         self._require("can_generate", "generate text")
@@ -212,6 +234,40 @@ class Backend(ABC):
         self._require("can_tag", "tag tokens (token classification)")
         return self._tag(list(texts))
 
+    def tokenize(self, text: str, *, add_special: bool = True) -> list[int]:
+        """The model's token ids for ``text`` (``add_special``: with the BOS token the
+        model expects at the start of a prompt). Special-token text is parsed."""
+        self._require("has_tokenizer", "tokenize text")
+        return self._tokenize_text(text, add_special)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        """The text of ``tokens``, special tokens written out."""
+        self._require("has_tokenizer", "detokenize tokens")
+        return self._detokenize(list(tokens))
+
+    def token_text(self, token: int) -> bytes:
+        """The bytes one token stands for (special tokens written out)."""
+        self._require("has_tokenizer", "render a token")
+        return self._token_text(token)
+
+    def tokenizer_info(self) -> dict[str, Any]:
+        """Facts about the tokenizer: ``bos_token``, ``eos_token`` (text), their ids,
+        ``chat_template``, ``vocab_size``, ``model_max_length``."""
+        self._require("has_tokenizer", "describe its tokenizer")
+        return self._tokenizer_info()
+
+    def token_logprobs(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], *,
+                       top_n: int = 0) -> list[list[TokenLogprob]]:
+        """For each (context ids, continuation ids): every continuation token scored
+        given everything before it, with the ``top_n`` most likely tokens there. The
+        same numbers as :meth:`loglikelihood` for the same tokens."""
+        self._require("has_loglikelihood", "score tokens (logprobs)")
+        self._require("has_tokenizer", "score token ids (logprobs)")
+        pairs = [(list(c), list(t)) for c, t in pairs]
+        if not pairs:
+            return []
+        return self._token_logprobs(pairs, top_n)
+
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text``; backends with a tokenizer override this."""
         return max(1, len(text) // 4)
@@ -219,6 +275,13 @@ class Backend(ABC):
     @property
     def context_length(self) -> int | None:
         return None
+
+    @property
+    def concurrent_generations(self) -> int:
+        """How many threads may call ``generate``/``stream`` at once. Above 1, the
+        backend is thread-safe for them and concurrent calls share decode steps
+        (continuous batching); a server lets that many requests in together."""
+        return 1
 
     def info(self) -> dict[str, Any]:
         """Facts for reports: backend, model, flags, size on disk where known."""
@@ -257,6 +320,22 @@ class Backend(ABC):
         raise NotImplementedError
 
     def _tag(self, texts: list[str]) -> list[TagResult]:
+        raise NotImplementedError
+
+    def _tokenize_text(self, text: str, add_special: bool) -> list[int]:
+        raise NotImplementedError
+
+    def _detokenize(self, tokens: list[int]) -> str:
+        raise NotImplementedError
+
+    def _token_text(self, token: int) -> bytes:
+        raise NotImplementedError
+
+    def _tokenizer_info(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _token_logprobs(self, pairs: list[tuple[list[int], list[int]]],
+                        top_n: int) -> list[list[TokenLogprob]]:
         raise NotImplementedError
 
     # -- helpers ---------------------------------------------------------------------

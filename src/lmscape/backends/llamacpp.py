@@ -157,6 +157,7 @@ class LlamaCppBackend(Backend):
     can_generate: ClassVar[bool] = True
     can_stream: ClassVar[bool] = True
     has_loglikelihood: ClassVar[bool] = True
+    has_tokenizer: ClassVar[bool] = True
     can_embed: ClassVar[bool] = True
     is_local: ClassVar[bool] = True
     requires: ClassVar[tuple[str, ...]] = ("llama_cpp",)
@@ -245,6 +246,11 @@ class LlamaCppBackend(Backend):
         return self._window
 
     @property
+    def concurrent_generations(self) -> int:
+        """``n_parallel``: concurrent ``generate``/``stream`` calls share the decoder."""
+        return self.n_parallel
+
+    @property
     def is_chat_model(self) -> bool:
         """True when the GGUF carries a chat template (instruction-tuned models)."""
         return self._formatter is not None
@@ -309,6 +315,9 @@ class LlamaCppBackend(Backend):
 
     def prompt_tokens(self, request: Request) -> tuple[list[int], tuple[str, ...]]:
         """The exact tokens the model sees for ``request``, and the extra stop strings."""
+        if request.token_ids is not None:
+            self._check_vocab(request.token_ids)
+            return list(request.token_ids), ()
         if request.prompt is not None:
             return self._tokenize(request.prompt, add_bos=True), ()
         messages = [dict(m) for m in request.messages or ()]
@@ -389,6 +398,8 @@ class LlamaCppBackend(Backend):
             timings=handle.timings,
             finish_reason=handle.finish_reason,
             model=self.model_id,
+            prompt_ids=list(handle.tokens),
+            token_ids=list(handle.token_ids),
         )
 
     def _prepare(self, request: Request) -> tuple[list[int], Sampling]:
@@ -426,6 +437,70 @@ class LlamaCppBackend(Backend):
                 n_batch=self._llm.n_batch, vocab=self._vocab, piece=self._piece,
                 prefix_cache=self.prefix_cache)
         return self._decoder
+
+    # -- tokenizer -------------------------------------------------------------------
+    def _tokenize_text(self, text: str, add_special: bool) -> list[int]:
+        return self._tokenize(text, add_bos=add_special)
+
+    def _check_vocab(self, tokens: Sequence[int]) -> None:
+        n_vocab = self._llm.n_vocab()
+        bad = [t for t in tokens if not 0 <= int(t) < n_vocab]
+        if bad:
+            raise ConfigError(f"token id {bad[0]} is not in the vocabulary of {self.model_id} "
+                              f"(0..{n_vocab - 1})",
+                              hint="tokenize with this model's tokenizer (POST /tokenize)")
+
+    def _detokenize(self, tokens: list[int]) -> str:
+        self._check_vocab(tokens)
+        return b"".join(self._token_text(t) for t in tokens).decode("utf-8", errors="replace")
+
+    def _token_text(self, token: int) -> bytes:
+        import ctypes
+
+        size = 64
+        while True:  # llama_token_to_piece returns minus the size it needs when short
+            buf = ctypes.create_string_buffer(size)
+            n = self._lib.llama_token_to_piece(self._vocab, int(token), buf, size, 0, True)
+            if n >= 0:
+                return buf.raw[:n]
+            size = -n
+
+    def _tokenizer_info(self) -> dict[str, Any]:
+        model = self._llm._model
+
+        def text(token: int) -> str | None:
+            return model.token_get_text(token) if token != -1 else None
+
+        bos, eos = self._llm.token_bos(), self._llm.token_eos()
+        meta = self._llm.metadata
+        return {
+            "tokenizer_class": f"gguf:{meta.get('tokenizer.ggml.model', 'unknown')}",
+            "bos_token": text(bos), "bos_token_id": bos if bos != -1 else None,
+            "eos_token": text(eos), "eos_token_id": eos if eos != -1 else None,
+            "pad_token": None,
+            "add_bos_token": meta.get("tokenizer.ggml.add_bos_token", "true") == "true",
+            "chat_template": meta.get("tokenizer.chat_template"),
+            "vocab_size": self._llm.n_vocab(),
+            "model_max_length": self.context_length,
+        }
+
+    def _token_logprobs(self, pairs: list[tuple[list[int], list[int]]], top_n: int):
+        from lmscape.backends.base import TokenLogprob
+
+        for ctx, cont in pairs:
+            if not ctx:
+                raise ConfigError("a scored sequence needs at least one token before the "
+                                  "tokens it scores", hint="send a longer prompt")
+            self._check_vocab(ctx + cont)
+            self._check_fits(len(ctx) + len(cont), room=0)
+        with self._lock:
+            try:
+                scores = self._score(pairs, top_n=top_n)
+            except RuntimeError as exc:  # llama_decode failed
+                raise BackendError(f"llama.cpp failed to score tokens: {exc}") from None
+        return [[TokenLogprob(token, lp, top) for token, (lp, top) in zip(cont, s.tokens or (),
+                                                                          strict=True)]
+                for (_, cont), s in zip(pairs, scores, strict=True)]
 
     # -- scoring ---------------------------------------------------------------------
     def split_tokens(self, context: str, continuation: str,
@@ -478,18 +553,19 @@ class LlamaCppBackend(Backend):
             for (ctx, cont), score in zip(pairs, scores, strict=True)
         ]
 
-    def _score(self, pairs: list[tuple[list[int], list[int]]]) -> list:
+    def _score(self, pairs: list[tuple[list[int], list[int]]], *,
+               top_n: int | None = None) -> list:
         from lmscape.backends.llamacpp_prefix import PrefixScorer
 
         scorer = self._scorer
         if not isinstance(scorer, PrefixScorer):
-            return scorer.score(pairs)
+            return scorer.score(pairs, top_n=top_n)
         # one at a time, in token order: neighbours share the longest prefixes
         order = sorted(range(len(pairs)), key=lambda i: pairs[i][0] + pairs[i][1])
         scores: list = [None] * len(pairs)
         for i in order:
             start = time.perf_counter()
-            scores[i] = scorer.score(*pairs[i])
+            scores[i] = scorer.score(*pairs[i], top_n=top_n)
             scores[i].seconds = time.perf_counter() - start
         return scores
 

@@ -127,16 +127,40 @@ class TokenBatch:
             self.close()
 
 
-def row_logprobs(ctx, row: int, n_vocab: int, targets: Sequence[int]) -> list[tuple[float, bool]]:
-    """(log-probability, is-argmax) of each target token at output row ``row`` of the
-    last decode. The log-softmax is computed once per row."""
+def _row(ctx, row: int, n_vocab: int) -> tuple[np.ndarray, float, float]:
+    """Logits of output row ``row`` (a view, valid until the next decode), their max and
+    log-sum-exp."""
     from llama_cpp import llama_cpp
 
     ptr = llama_cpp.llama_get_logits_ith(ctx.ctx, row)
     if not ptr:
         raise BackendError(f"llama.cpp returned no logits for batch row {row}")
-    x = np.ctypeslib.as_array(ptr, shape=(n_vocab,))  # a view: valid until the next decode
+    x = np.ctypeslib.as_array(ptr, shape=(n_vocab,))
     top = x.max()
     # exp in float32 (fast; relative error ~1e-7), summed in float64
     lse = float(top) + float(np.log(np.exp(x - top).sum(dtype=np.float64)))
+    return x, float(top), lse
+
+
+def row_logprobs(ctx, row: int, n_vocab: int, targets: Sequence[int]) -> list[tuple[float, bool]]:
+    """(log-probability, is-argmax) of each target token at output row ``row`` of the
+    last decode. The log-softmax is computed once per row."""
+    x, top, lse = _row(ctx, row, n_vocab)
     return [(float(x[t]) - lse, bool(x[t] >= top)) for t in targets]
+
+
+def row_scores(ctx, row: int, n_vocab: int, targets: Sequence[int], n: int
+               ) -> tuple[list[tuple[float, bool]], tuple[tuple[int, float], ...]]:
+    """``row_logprobs`` of one row, and its ``n`` most likely tokens as (token id,
+    log-probability), best first (ties: lower id first); the log-softmax computed once."""
+    x, top, lse = _row(ctx, row, n_vocab)
+    return [(float(x[t]) - lse, bool(x[t] >= top)) for t in targets], _top(x, lse, n)
+
+
+def _top(x: np.ndarray, lse: float, n: int) -> tuple[tuple[int, float], ...]:
+    if n <= 0:
+        return ()
+    n = min(n, x.shape[0])
+    best = np.argpartition(-x, n - 1)[:n]
+    best = sorted(best.tolist(), key=lambda t: (-float(x[t]), t))
+    return tuple((int(t), float(x[t]) - lse) for t in best)

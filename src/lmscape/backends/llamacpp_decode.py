@@ -91,6 +91,7 @@ class GenerationHandle:
     text: str = ""
     finish_reason: str = "length"  # "stop" | "length" | "cancelled" | "error"
     completion_tokens: int = 0
+    token_ids: list[int] = field(default_factory=list)  # sampled, a final end token included
     timings: Timings = field(default_factory=Timings)
     start: float = field(default_factory=time.perf_counter)
     first_token: float | None = None
@@ -281,6 +282,7 @@ class BatchDecoder:
         if handle.first_token is None:
             handle.first_token = time.perf_counter()
         run.next_token = None
+        handle.token_ids.append(token)
         if self._lib.llama_vocab_is_eog(self._vocab, token):
             self._finish(run, "stop")
             return

@@ -63,7 +63,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmscape.backends.llamacpp_batch import row_logprobs
+from lmscape.backends.llamacpp_batch import row_logprobs, row_scores
 
 
 @dataclass
@@ -72,6 +72,8 @@ class Score:
     is_greedy: bool
     n_decoded: int  # tokens actually run through the model for this item
     seconds: float = 0.0  # this item's share of the decode time
+    # per continuation token, when asked for (``top_n`` not None): (logprob, top tokens)
+    tokens: list[tuple[float, tuple[tuple[int, float], ...]]] | None = None
 
 
 def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
@@ -104,8 +106,10 @@ class PrefixScorer:
         self._llm._ctx.kv_cache_clear()
         self._llm.n_tokens = 0
 
-    def score(self, context: Sequence[int], continuation: Sequence[int]) -> Score:
-        """Sum of log-probabilities of ``continuation`` after ``context``.
+    def score(self, context: Sequence[int], continuation: Sequence[int],
+              top_n: int | None = None) -> Score:
+        """Sum of log-probabilities of ``continuation`` after ``context`` (and, with
+        ``top_n``, each token's log-probability and the ``top_n`` best tokens there).
 
         ``context`` must hold at least one token (the caller adds BOS where needed) and
         ``context + continuation`` must fit the context window (checked by the caller).
@@ -115,7 +119,8 @@ class PrefixScorer:
         first_needed = len(context) - 1  # position whose logits predict continuation[0]
         last_needed = len(full) - 2
         if not continuation:
-            return Score(0.0, True, 0)
+            return Score(0.0, True, 0, tokens=[] if top_n is not None else None)
+        detail: list | None = [] if top_n is not None else None
 
         keep = 0
         if self.reuse:
@@ -149,7 +154,12 @@ class PrefixScorer:
             llm.input_ids[pos : pos + len(chunk)] = chunk
             llm.n_tokens = pos + len(chunk)
             for row, target in wanted:
-                [(lp, top)] = row_logprobs(llm._ctx, row, self._n_vocab, [target])
+                if detail is None:
+                    [(lp, top)] = row_logprobs(llm._ctx, row, self._n_vocab, [target])
+                else:
+                    [(lp, top)], best = row_scores(llm._ctx, row, self._n_vocab, [target],
+                                                   top_n or 0)
+                    detail.append((lp, best))
                 logprob += lp
                 greedy = greedy and top
             pos += len(chunk)
@@ -157,4 +167,4 @@ class PrefixScorer:
         # Llama.generate re-evaluate one token before it samples.
         if hasattr(llm, "_requires_eval"):
             llm._requires_eval = True
-        return Score(logprob, greedy, len(full) - keep)
+        return Score(logprob, greedy, len(full) - keep, tokens=detail)

@@ -51,6 +51,7 @@ from lmscape.backends.llamacpp_batch import (
     MIN_ROWS,
     TokenBatch,
     row_logprobs,
+    row_scores,
     sequence_context,
 )
 from lmscape.backends.llamacpp_prefix import Score, common_prefix_len
@@ -101,6 +102,7 @@ class BatchScorer:
         self.stream = 0  # cells per sequence
         self.decode_calls = 0  # llama_decode calls made so far (for profiling)
         self.prefix_decoded = 0  # prefix tokens the last call had to decode
+        self._top_n: int | None = None  # per-token detail asked for by the current call
         self._grow(min(window, MIN_STREAM))
 
     @property
@@ -114,13 +116,18 @@ class BatchScorer:
         self._batch.close()
 
     # -- public ----------------------------------------------------------------------
-    def score(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[Score]:
-        """Sum of log-probabilities of each continuation after its context.
+    def score(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
+              top_n: int | None = None) -> list[Score]:
+        """Sum of log-probabilities of each continuation after its context; with
+        ``top_n``, also each continuation token's log-probability and the ``top_n``
+        most likely tokens at its position (``Score.tokens``, in order).
 
         Every context holds at least one token; each pair fits the window (the caller
         checks both).
         """
-        results = [Score(0.0, True, 0) for _ in pairs]
+        results = [Score(0.0, True, 0, tokens=[] if top_n is not None else None)
+                   for _ in pairs]
+        self._top_n = top_n
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, (ctx, cont) in enumerate(pairs):
             if cont:
@@ -279,10 +286,16 @@ class BatchScorer:
         start = time.perf_counter()
         self._decode()
         for row, wants in wanted:
-            scored = row_logprobs(self._ctx, row, self._n_vocab, [t for _, t in wants])
+            targets = [t for _, t in wants]
+            if self._top_n is None:
+                scored, best = row_logprobs(self._ctx, row, self._n_vocab, targets), ()
+            else:
+                scored, best = row_scores(self._ctx, row, self._n_vocab, targets, self._top_n)
             for (i, _), (lp, top) in zip(wants, scored, strict=True):
                 results[i].logprob += lp
                 results[i].is_greedy = results[i].is_greedy and top
+                if results[i].tokens is not None:
+                    results[i].tokens.append((lp, best))
         elapsed = time.perf_counter() - start
         n_rows = sum(len(rows) for _, rows in parts)
         for job, rows in parts:

@@ -23,6 +23,11 @@ def serve(
         False, "--require-key", help="Refuse requests without a gateway key, even on loopback."
     ),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request line."),
+    tokenizer_model: str | None = typer.Option(
+        None, "--tokenizer-model",
+        help="Model whose tokenizer /tokenize, /detokenize and /tokenizer_info use when a "
+        "request names none (lm-evaluation-harness's tokenizer_backend=remote).",
+    ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Serve every catalog model behind one OpenAI-compatible endpoint (/v1/...)."""
@@ -35,6 +40,11 @@ def serve(
     from lmscape.store import open_store
 
     gateway_config = load_config(config)
+    if tokenizer_model is not None:
+        if workers > 1:
+            raise ConfigError("--tokenizer-model applies to one worker",
+                              hint="with --workers, set tokenizer_model: in the --config file")
+        gateway_config = gateway_config.model_copy(update={"tokenizer_model": tokenizer_model})
     routes = resolve_routes(gateway_config)
     store = open_store()
     n_keys = keystore.count_active(store)

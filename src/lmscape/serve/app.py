@@ -101,9 +101,9 @@ def create_app(
     _install_handlers(app)
     app.add_middleware(Guard, gateway=gateway,
                        max_body_bytes=int(config.limits.max_body_mb * 2**20))
-    from lmscape.serve import routes_chat, routes_embeddings, routes_models
+    from lmscape.serve import routes_chat, routes_embeddings, routes_models, routes_tokenizer
 
-    for module in (routes_models, routes_chat, routes_embeddings):
+    for module in (routes_models, routes_chat, routes_embeddings, routes_tokenizer):
         app.include_router(module.router)
     from lmscape.serve.dashboard import mount_dashboard
 

@@ -21,6 +21,8 @@ or overrides models::
     limits:
       memory_budget_mb: 4096            # local models are unloaded LRU beyond this
       local_concurrency: 1              # requests running at once per local model
+      batching: true                    # concurrent generations share a local model's decode
+                                        # batch (llama.cpp: up to its n_parallel sequences)
       queue_size: 64                    # waiting requests per model before 503
       retries: 2                        # upstream retries (backoff) before a fallback
       request_timeout_s: 120
@@ -28,6 +30,8 @@ or overrides models::
       max_body_mb: 32                   # larger request bodies get 413 before they are read
     include_embedded: true              # catalog models whose weights ship in a package
     include_catalog: true               # every other catalog model that can run here
+    tokenizer_model: gemma-3-270m       # whose tokenizer /tokenize etc. use when a request
+                                        # names no model (as lm-eval's remote tokenizer)
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ class Limits(BaseModel):
     model_config = ConfigDict(extra="forbid")
     memory_budget_mb: float = Field(4096, gt=0)
     local_concurrency: int = Field(1, gt=0)
+    batching: bool = True
     remote_concurrency: int = Field(256, gt=0)
     queue_size: int = Field(64, ge=0)
     retries: int = Field(2, ge=0)
@@ -95,6 +100,7 @@ class GatewayConfig(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     include_embedded: bool = True
     include_catalog: bool = True
+    tokenizer_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +211,11 @@ def resolve_routes(config: GatewayConfig) -> dict[str, Route]:
                 routes[route.name] = route
     for m in config.models:
         routes[m.name] = _route_from_config(m)
+    if config.tokenizer_model is not None and config.tokenizer_model not in routes:
+        raise ConfigError(
+            f"tokenizer_model: {config.tokenizer_model!r} is not a served model",
+            hint="name a served local model; served: " + ", ".join(routes),
+        )
     for name, chain in config.fallbacks.items():
         for target in [name, *chain]:
             if target not in routes:

@@ -6,6 +6,13 @@ OpenAI-compatible upstreams) and the lmscape requests (for every other backend).
 in turn. A stream's first event is produced before its response is returned, so that a
 failing model can still fall back to the next one before anything reached the client;
 the stream then bills itself when it ends.
+
+On a backend, generations run as ``generation=True`` pool calls, so concurrent requests
+for one local model share its decode batch (:mod:`lmscape.serve.pool`). ``logprobs``
+and ``echo`` (local models with a tokenizer and loglikelihood): the request is generated
+first, then its prompt and sampled tokens are scored by ``Backend.token_logprobs``, the
+path ``loglikelihood`` uses, and shaped by :mod:`lmscape.serve.logprobs`; they are
+refused with ``stream=true``.
 """
 
 from __future__ import annotations
@@ -20,8 +27,10 @@ from starlette.responses import StreamingResponse
 
 from lmscape.backends.base import Backend, Request, Result, StreamChunk
 from lmscape.errors import ContextLengthError
+from lmscape.serve import logprobs as lp
 from lmscape.serve import shapes
 from lmscape.serve.config import Kind, Route
+from lmscape.serve.errors import GatewayError
 from lmscape.serve.gateway import Gateway, Served, Ticket, as_gateway_error
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -30,11 +39,12 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 def clamp_to_context(backend: Backend, route: Route, req: Request, job: Generate) -> Request:
     """Reject prompts longer than the context window; clamp max_tokens to what is left."""
     n_ctx = backend.context_length or route.context_window
-    if req.messages is not None:
-        texts = [m.get("content") or "" for m in req.messages]
+    if req.token_ids is not None:
+        n_prompt = len(req.token_ids)
     else:
-        texts = [req.prompt or ""]
-    n_prompt = sum(backend.count_tokens(t) for t in texts if t)
+        texts = ([m.get("content") or "" for m in req.messages] if req.messages is not None
+                 else [req.prompt or ""])
+        n_prompt = sum(backend.count_tokens(t) for t in texts if t)
     job.counted_prompt = n_prompt
     if n_ctx is None:
         return req
@@ -55,10 +65,43 @@ class Generate:
     stream: bool = False
     include_usage: bool = False
     counted_prompt: int = 0  # set by clamp_to_context, for streams' usage
+    logprobs: bool = False  # report each sampled token's logprob
+    top_logprobs: int = 0  # ... and this many alternatives per token
+    echo: bool = False  # completions: the prompt (and its tokens' logprobs) first
 
     @property
     def kind(self) -> Kind:
         return "chat" if self.chat else "completions"
+
+    def _check_local(self) -> None:
+        if self.stream and (self.logprobs or self.echo):
+            raise GatewayError(400, "logprobs and echo are served without streaming for this "
+                               "model; send stream=false", param="stream", code="invalid_value")
+
+    def _body(self, backend: Backend, model: str, results: list[Result],
+              fingerprint: str) -> dict[str, Any]:
+        """The response JSON, with logprobs scored by ``backend`` where asked for."""
+        if self.chat:
+            body = shapes.chat_completion(model, results[0], fingerprint)
+        else:
+            body = shapes.text_completion(model, results, fingerprint)
+        if not (self.logprobs or self.echo):
+            return body
+        pieces = lp.Pieces(backend)
+        scored = (backend.token_logprobs(lp.pairs_to_score(results, self.echo and not self.chat),
+                                         top_n=self.top_logprobs)
+                  if self.logprobs else [[] for _ in results])
+        for choice, request, result, tokens in zip(body["choices"], self.requests, results,
+                                                   scored, strict=True):
+            if self.chat:
+                choice["logprobs"] = lp.chat_content(pieces, result, tokens, self.top_logprobs)
+                continue
+            text, legacy = lp.completion_choice(
+                pieces, lp.Scored(result=result, prompt=request.prompt, scored=tokens,
+                                  echo=self.echo), self.top_logprobs)
+            choice["text"] = text
+            choice["logprobs"] = legacy if self.logprobs else None
+        return body
 
     # -- OpenAI-compatible upstreams ------------------------------------------------------
     async def via_upstream(self, gw: Gateway, ticket: Ticket, route: Route) -> Served:
@@ -74,6 +117,7 @@ class Generate:
     # -- lmscape backends -----------------------------------------------------------------
     async def via_backend(self, gw: Gateway, ticket: Ticket, route: Route) -> Served:
         assert gw.pool is not None
+        self._check_local()
         if self.stream:
             request = self.requests[0]
 
@@ -84,15 +128,14 @@ class Generate:
             events = gw.pool.stream(route, open_stream)
             return await self._open_stream(gw, ticket, route, events, _sse_backend)
 
-        def run(backend: Backend) -> list[Result]:
-            return backend.generate([clamp_to_context(backend, route, r, self)
-                                     for r in self.requests])
+        def run(backend: Backend) -> tuple[list[Result], dict[str, Any]]:
+            results = backend.generate([clamp_to_context(backend, route, r, self)
+                                        for r in self.requests])
+            fp = shapes.fingerprint(route.backend, route.resolved.model)
+            return results, self._body(backend, ticket.model, results, fp)
 
-        results = await gw.pool.call(route, run)
+        results, body = await gw.pool.call(route, run, generation=True)
         total = shapes.sum_usage(results)
-        fp = shapes.fingerprint(route.backend, route.resolved.model)
-        body = (shapes.chat_completion(ticket.model, results[0], fp) if self.chat
-                else shapes.text_completion(ticket.model, results, fp))
         return Served(shapes.json_response(body), prompt_tokens=total.prompt_tokens,
                       completion_tokens=total.completion_tokens)
 

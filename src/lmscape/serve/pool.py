@@ -8,6 +8,13 @@ Each served model that runs through a lmscape :class:`~lmscape.backends.base.Bac
 - **queue with a concurrency limit**: an ``asyncio.Semaphore`` lets ``local_concurrency``
   requests (``remote_concurrency`` for remote backends) run at once; up to
   ``queue_size`` more wait; beyond that the gateway answers 503 with Retry-After;
+- **continuous batching**: generations (``call(..., generation=True)`` and ``stream``)
+  on a backend whose ``concurrent_generations`` is above 1 (llama.cpp: ``n_parallel``)
+  go through a second semaphore of that width, so that many requests are inside the
+  backend together and share its decode steps: each step decodes one token of every
+  running sequence in one batch, and each request streams its own tokens. Sequences
+  join and leave between steps. ``limits.batching: false`` turns this off (one
+  generation at a time, as before); other operations keep the first queue;
 - **keep warm / LRU unload**: after loading, the resident-memory growth is recorded;
   while the local models' total exceeds ``memory_budget_mb`` the least recently used
   idle model is closed. A model in use is never unloaded.
@@ -65,6 +72,7 @@ class Slot:
     loads: int = 0
     load_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     sem: asyncio.Semaphore | None = None
+    batch_sem: asyncio.Semaphore | None = None  # generations sharing the backend's batch
 
     def __post_init__(self) -> None:
         self.sem = asyncio.Semaphore(self.limit)
@@ -105,47 +113,70 @@ class ModelPool:
         return await asyncio.wrap_future(self._executor.submit(fn, *args))
 
     # -- queue ---------------------------------------------------------------------------
-    async def _acquire(self, route: Route) -> Slot:
-        slot = self.slot(route)
+    async def _queue(self, slot: Slot, generation: bool) -> asyncio.Semaphore:
+        """The semaphore this call waits on: the batch's for a generation on a backend
+        that batches concurrent generations (loading the model to know), else the slot's."""
         assert slot.sem is not None
-        if slot.sem.locked() and slot.waiting >= self.limits.queue_size:
+        if not (generation and self.limits.batching):
+            return slot.sem
+        if slot.backend is None:
+            slot.waiting += 1  # not idle: no other model's load may unload it meanwhile
+            try:
+                await self._ensure_loaded(slot)
+            finally:
+                slot.waiting -= 1
+        assert slot.backend is not None
+        width = slot.backend.concurrent_generations
+        if width <= 1:
+            return slot.sem
+        if slot.batch_sem is None:
+            slot.batch_sem = asyncio.Semaphore(width)
+        return slot.batch_sem
+
+    async def _acquire(self, route: Route, *,
+                       generation: bool = False) -> tuple[Slot, asyncio.Semaphore]:
+        slot = self.slot(route)
+        sem = await self._queue(slot, generation)
+        if sem.locked() and slot.waiting >= self.limits.queue_size:
             raise GatewayError(
                 503, f"model {route.name!r} is busy: {slot.waiting} requests already queued",
                 type="overloaded_error", code="model_overloaded", headers={"Retry-After": "1"},
             )
         slot.waiting += 1
         try:
-            await slot.sem.acquire()
+            await sem.acquire()
         finally:
             slot.waiting -= 1
         slot.active += 1
-        return slot
+        return slot, sem
 
-    def _release(self, slot: Slot) -> None:
+    def _release(self, slot: Slot, sem: asyncio.Semaphore) -> None:
         slot.active -= 1
         slot.last_used = time.monotonic()
-        assert slot.sem is not None
-        slot.sem.release()
+        sem.release()
 
-    def _release_when_done(self, slot: Slot, work: Future | None) -> None:
+    def _release_when_done(self, slot: Slot, sem: asyncio.Semaphore, work: Future | None) -> None:
         """Free the slot now, or once the thread still using the backend has finished
         (a cancelled request must not let a second one into a non-thread-safe model)."""
         if work is None or work.done():
-            self._release(slot)
+            self._release(slot, sem)
             return
         loop = asyncio.get_running_loop()
-        work.add_done_callback(lambda _f: loop.call_soon_threadsafe(self._release, slot))
+        work.add_done_callback(lambda _f: loop.call_soon_threadsafe(self._release, slot, sem))
 
-    async def call(self, route: Route, fn: Callable[[Backend], T]) -> T:
-        """Run ``fn(backend)`` in a thread, in ``route``'s queue, loading the model first."""
-        slot = await self._acquire(route)
+    async def call(self, route: Route, fn: Callable[[Backend], T], *,
+                   generation: bool = False) -> T:
+        """Run ``fn(backend)`` in a thread, in ``route``'s queue, loading the model first.
+        ``generation``: ``fn`` only generates (and scores), so it may share the backend's
+        batch with other generations (see the module docstring)."""
+        slot, sem = await self._acquire(route, generation=generation)
         work: Future | None = None
         try:
             backend = await self._ensure_loaded(slot)
             work = self._executor.submit(fn, backend)
             return await asyncio.wrap_future(work)
         finally:
-            self._release_when_done(slot, work)
+            self._release_when_done(slot, sem, work)
 
     async def _ensure_loaded(self, slot: Slot) -> Backend:
         if slot.backend is not None:
@@ -187,7 +218,7 @@ class ModelPool:
         """Iterate ``open_stream(backend)`` (e.g. ``lambda b: b.stream(request)``) in a
         thread, in ``route``'s queue; closing this generator (the client went away)
         stops the generation before its next token."""
-        slot = await self._acquire(route)
+        slot, sem = await self._acquire(route, generation=True)
         work: Future | None = None
         try:
             backend = await self._ensure_loaded(slot)
@@ -228,7 +259,7 @@ class ModelPool:
             finally:
                 cancel.set()
         finally:
-            self._release_when_done(slot, work)
+            self._release_when_done(slot, sem, work)
 
     async def aclose(self) -> None:
         for name in list(self._slots):

@@ -46,6 +46,9 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> Resp
     gw: Gateway = request.app.state.gateway
     messages = [{"role": m.role, "content": m.text()} for m in req.messages]
     limit = req.limit()
+    if req.top_logprobs is not None and not req.logprobs:
+        raise GatewayError(400, "top_logprobs needs logprobs=true", param="top_logprobs",
+                           code="invalid_value")
     ticket = await gw.admit(
         endpoint="chat", kind="chat", model=req.model,
         key=await gw.caller(request),
@@ -60,6 +63,7 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> Resp
                              **_sampling(req, limit if limit is not None else gw.limits.default_max_tokens))],
         stream=bool(req.stream),
         include_usage=bool(req.stream_options and req.stream_options.include_usage),
+        logprobs=bool(req.logprobs), top_logprobs=req.top_logprobs or 0,
     )
     return await gw.execute(ticket, job)
 
@@ -73,18 +77,23 @@ async def completions(req: CompletionRequest, request: Request) -> Response:
         raise GatewayError(400, "streaming supports one prompt per request", param="prompt",
                            code="invalid_value")
     limit = req.limit()
+    texts = [p for p in prompts if isinstance(p, str)]
     ticket = await gw.admit(
         endpoint="completions", kind="completions", model=req.model,
         key=await gw.caller(request),
-        prompt_bound=accounting.prompt_token_bound(prompts, 0),
+        prompt_bound=accounting.prompt_token_bound(texts, 0)
+        + sum(len(p) for p in prompts if not isinstance(p, str)),
         completion_bound=(limit or 0) * len(prompts),
         stream=bool(req.stream),
     )
     sampling = _sampling(req, limit or 0)
     job = Generate(
         path="/completions", chat=False, body=_upstream_body(req, None),
-        requests=[GenRequest(prompt=p, **sampling) for p in prompts],
+        requests=[GenRequest(prompt=p, **sampling) if isinstance(p, str)
+                  else GenRequest(token_ids=tuple(p), **sampling) for p in prompts],
         stream=bool(req.stream),
         include_usage=bool(req.stream_options and req.stream_options.include_usage),
+        logprobs=req.logprobs is not None, top_logprobs=req.logprobs or 0,
+        echo=bool(req.echo),
     )
     return await gw.execute(ticket, job)

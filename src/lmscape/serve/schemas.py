@@ -13,7 +13,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 MAX_TOKENS_LIMIT = 1_000_000
+MAX_LOGPROBS = 20  # top alternatives per token (OpenAI: 5 for completions, 20 for chat)
 Text = Annotated[str, Field(max_length=2_000_000)]
+TokenId = Annotated[int, Field(ge=0, lt=2**31)]
+TokenIds = Annotated[list[TokenId], Field(min_length=1, max_length=1_000_000)]
 
 
 class _Request(BaseModel):
@@ -82,27 +85,37 @@ class ChatCompletionRequest(_Sampling):
 
     messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=10_000)]
     max_completion_tokens: Annotated[int, Field(ge=0, le=MAX_TOKENS_LIMIT)] | None = None
-    logprobs: Literal[False] | None = None
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int, Field(ge=0, le=MAX_LOGPROBS)] | None = None
 
     def limit(self) -> int | None:
         return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
 
 
 class CompletionRequest(_Sampling):
-    """POST /v1/completions. A list of prompts is served as a batch."""
+    """POST /v1/completions. A list of prompts is served as a batch; a prompt may be
+    token ids (one list, or a list of lists). ``echo`` returns the prompt (and its
+    tokens' logprobs) before the completion; ``logprobs: N`` adds each token's
+    log-probability and the N most likely tokens at its position."""
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
-    prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=2048)]
-    echo: Literal[False] | None = None
-    logprobs: None = None
+    prompt: (Text | Annotated[list[Text], Field(min_length=1, max_length=2048)] | TokenIds
+             | Annotated[list[TokenIds], Field(min_length=1, max_length=2048)])
+    echo: bool | None = None
+    logprobs: Annotated[int, Field(ge=0, le=MAX_LOGPROBS)] | None = None
     suffix: None = None
 
     def limit(self) -> int | None:
         return 16 if self.max_tokens is None else self.max_tokens  # OpenAI's default
 
-    def prompts(self) -> list[str]:
-        return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
+    def prompts(self) -> list[str | list[int]]:
+        """Each prompt: a string or a list of token ids."""
+        if isinstance(self.prompt, str):
+            return [self.prompt]
+        if self.prompt and isinstance(self.prompt[0], int):
+            return [list(self.prompt)]  # type: ignore[arg-type]
+        return list(self.prompt)  # type: ignore[arg-type]
 
 
 class EmbeddingRequest(_Request):
@@ -135,7 +148,7 @@ class AssistantMessage(BaseModel):
 class _Choice(BaseModel):
     index: int
     finish_reason: str | None
-    logprobs: None = None
+    logprobs: dict | None = None
 
 
 class _Generated(BaseModel):
@@ -187,6 +200,34 @@ class ModelCard(BaseModel):
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelCard]
+
+
+# -- tokenizer endpoints (vLLM's shapes, served at the root) ------------------------------
+class TokenizeRequest(_Request):
+    """POST /tokenize. ``model`` may be left out when the gateway has a tokenizer model."""
+
+    model: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    prompt: Text
+    add_special_tokens: bool = True
+    return_token_strs: bool = False
+
+
+class TokenizeResponse(BaseModel):
+    count: int
+    max_model_len: int | None
+    tokens: list[int]
+    token_strs: list[str] | None = None
+
+
+class DetokenizeRequest(_Request):
+    """POST /detokenize."""
+
+    model: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    tokens: Annotated[list[TokenId], Field(max_length=1_000_000)]
+
+
+class DetokenizeResponse(BaseModel):
+    prompt: str
 
 
 class ErrorDetail(BaseModel):
