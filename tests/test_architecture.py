@@ -38,6 +38,8 @@ ALLOWED: dict[str, set[str]] = {
 def _layer(path: Path) -> str:
     rel = path.relative_to(PACKAGE)
     if len(rel.parts) == 1:
+        if rel.stem == "__main__":  # `python -m lmscape` is the command line's entry point
+            return "cli"
         return "lmscape" if rel.stem == "__init__" else rel.stem
     return rel.parts[0]
 
