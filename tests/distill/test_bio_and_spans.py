@@ -10,6 +10,7 @@ import pytest
 from lmscape.backends.base import TagResult
 from lmscape.backends.tagging import encode_windows, words_from_windows
 from lmscape.distill.bio import IGNORE, TAGS, phrase_spans, window_labels
+from lmscape.errors import ConfigError
 from lmscape.methods.fine_tuned import ranked_phrases
 
 
@@ -78,3 +79,20 @@ def test_ranked_phrases_prefer_whole_spans_and_dedupe_by_stem():
     assert [p for p, _ in ranked].count("neural network") == 0
     assert ranked[0][1] == pytest.approx(0.9 * 0.9 * 0.95, rel=1e-4)
     assert all(a[1] >= b[1] for a, b in itertools.pairwise(ranked))
+
+
+def test_noisy_or_ranks_a_repeated_phrase_above_a_single_stronger_one():
+    text = "graph search and graph search beat tree pruning"
+    words = [(0, 5), (6, 12), (13, 16), (17, 22), (23, 29), (30, 34), (35, 39), (40, 47)]
+    o, b, i = [0.9, 0.05, 0.05], [0.3, 0.6, 0.1], [0.3, 0.1, 0.6]
+    sure_b, sure_i = [0.25, 0.7, 0.05], [0.25, 0.05, 0.7]
+    probs = np.array([b, i, o, b, i, o, sure_b, sure_i], dtype=np.float32)
+    result = TagResult(spans=words, labels=("O", "B-KP", "I-KP"), probs=probs)
+    by_max = ranked_phrases(text, result, top_n=2)
+    by_any = ranked_phrases(text, result, top_n=2, occurrences="noisy-or")
+    assert [p for p, _ in by_max] == ["tree pruning", "graph search"]
+    assert [p for p, _ in by_any] == ["graph search", "tree pruning"]
+    one = by_max[1][1]  # each occurrence's probability (the two are scored alike)
+    assert by_any[0][1] == pytest.approx(1 - (1 - one) ** 2, rel=1e-6)
+    with pytest.raises(ConfigError):
+        ranked_phrases(text, result, top_n=2, occurrences="sum")

@@ -34,7 +34,7 @@ print(json.dumps(seen))
 
 def test_training_uses_and_reports_lmscape_threads(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], env=env,
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], env=env, check=False,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"2": [2, 1], "1": [1, 1]}
