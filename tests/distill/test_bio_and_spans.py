@@ -74,25 +74,24 @@ def test_ranked_phrases_prefer_whole_spans_and_dedupe_by_stem():
     o, b, i = [0.9, 0.05, 0.05], [0.05, 0.9, 0.05], [0.05, 0.05, 0.9]
     probs = np.array([b, i, o, b, i, o], dtype=np.float32)
     result = TagResult(spans=words, labels=("O", "B-KP", "I-KP"), probs=probs)
-    ranked = ranked_phrases(text, result, top_n=3)
+    ranked = ranked_phrases(text, result, top_n=3, scoring="span")
     assert ranked[0][0] == "neural networks"  # "neural network" is the same stemmed phrase
     assert [p for p, _ in ranked].count("neural network") == 0
     assert ranked[0][1] == pytest.approx(0.9 * 0.9 * 0.95, rel=1e-4)
     assert all(a[1] >= b[1] for a, b in itertools.pairwise(ranked))
 
 
-def test_noisy_or_ranks_a_repeated_phrase_above_a_single_stronger_one():
-    text = "graph search and graph search beat tree pruning"
-    words = [(0, 5), (6, 12), (13, 16), (17, 22), (23, 29), (30, 34), (35, 39), (40, 47)]
-    o, b, i = [0.9, 0.05, 0.05], [0.3, 0.6, 0.1], [0.3, 0.1, 0.6]
-    sure_b, sure_i = [0.25, 0.7, 0.05], [0.25, 0.05, 0.7]
-    probs = np.array([b, i, o, b, i, o, sure_b, sure_i], dtype=np.float32)
+
+def test_per_word_scoring_does_not_punish_long_phrases():
+    text = "deep belief network and trees"
+    words = [(0, 4), (5, 11), (12, 19), (20, 23), (24, 29)]
+    o, b, i, weak_b = [0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.3, 0.6, 0.1]
+    probs = np.array([b, i, i, o, weak_b], dtype=np.float32)
     result = TagResult(spans=words, labels=("O", "B-KP", "I-KP"), probs=probs)
-    by_max = ranked_phrases(text, result, top_n=2)
-    by_any = ranked_phrases(text, result, top_n=2, occurrences="noisy-or")
-    assert [p for p, _ in by_max] == ["tree pruning", "graph search"]
-    assert [p for p, _ in by_any] == ["graph search", "tree pruning"]
-    one = by_max[1][1]  # each occurrence's probability (the two are scored alike)
-    assert by_any[0][1] == pytest.approx(1 - (1 - one) ** 2, rel=1e-6)
+    by_span = ranked_phrases(text, result, top_n=2, scoring="span")
+    by_word = ranked_phrases(text, result, top_n=2)
+    assert [p for p, _ in by_span] == ["trees", "deep belief network"]
+    assert [p for p, _ in by_word] == ["deep belief network", "trees"]
+    assert by_word[0][1] == pytest.approx((0.8 ** 3 * 0.95) ** (1 / 3), rel=1e-4)
     with pytest.raises(ConfigError):
-        ranked_phrases(text, result, top_n=2, occurrences="sum")
+        ranked_phrases(text, result, top_n=2, scoring="sum")
