@@ -16,9 +16,14 @@ checkpoints, finished models, so the script can be started again after a kill):
    (repetitions alternate which goes first; the median ratio counts). Targets: items/s
    >= 2x at both batch sizes; accuracy lost <= 1 point.
 
-No choice was made on dev or test items: training settings are the package defaults.
+No choice was made on SST-2 dev or Inspec test_public: training settings are the package
+defaults; the keyphrase tagger's span ranking (per word) was chosen on Inspec dev.
+With ``LMSCAPE_THREADS=1`` torch trains on one thread; the training-time row then reports
+the CPU time, which is the wall time the run would take on an idle core (on a busy
+machine two threads cost several times more CPU per step: they wait for each other).
 
-    HF_HUB_OFFLINE=1 LMSCAPE_HOME=/tmp/distill-bench nice -n 10 python benchmarks/distill.py
+    HF_HUB_OFFLINE=1 LMSCAPE_HOME=/tmp/distill-bench LMSCAPE_THREADS=1 \
+        nice -n 10 python benchmarks/distill.py
     python benchmarks/distill.py --stages onnx        # one stage; results are kept
     python benchmarks/distill.py --report             # print the table from kept results
 """
@@ -149,9 +154,20 @@ def report(results: dict) -> int:
     if g:
         acc = g["rows"]["student"]["quality"]
         row("gold student, SST-2 dev accuracy", f"{acc:.3f}", ">= 0.88", acc >= 0.88)
-        minutes = g["train"]["train_s"] / 60
-        row("gold student, training time", f"{minutes:.1f} min ({g['train']['steps']} steps, "
-            f"load {g['load'][0]:.1f})", "<= 15 min", minutes <= 15)
+        tr = g["train"]
+        minutes, cpu_minutes = tr["train_s"] / 60, tr["train_cpu_s"] / 60
+        threads = tr.get("torch_threads")
+        if threads == 1 and tr.get("steps_run", tr["steps"]) == tr["steps"]:
+            # one thread, the whole run in this process: on an idle core the wall time is
+            # the CPU time (the wall time measured here includes waiting for other work)
+            row("gold student, training time on an idle core (= CPU time at 1 torch thread)",
+                f"{cpu_minutes:.1f} min CPU, {tr['train_cpu_s'] / tr['steps']:.2f} s/step "
+                f"({tr['steps']} steps; wall {minutes:.1f} min at load {g['load'][0]:.1f})",
+                "<= 15 min", cpu_minutes <= 15)
+        else:
+            row("gold student, training time (wall, this machine's load)",
+                f"{minutes:.1f} min ({tr['steps']} steps, {threads} threads, "
+                f"load {g['load'][0]:.1f})", "<= 15 min", minutes <= 15)
     t = results.get("teacher")
     if t:
         st, te = t["rows"]["student"], t["rows"]["teacher"]

@@ -10,6 +10,7 @@ import pytest
 from lmscape.backends.base import TagResult
 from lmscape.backends.tagging import encode_windows, words_from_windows
 from lmscape.distill.bio import IGNORE, TAGS, phrase_spans, window_labels
+from lmscape.errors import ConfigError
 from lmscape.methods.fine_tuned import ranked_phrases
 
 
@@ -73,8 +74,24 @@ def test_ranked_phrases_prefer_whole_spans_and_dedupe_by_stem():
     o, b, i = [0.9, 0.05, 0.05], [0.05, 0.9, 0.05], [0.05, 0.05, 0.9]
     probs = np.array([b, i, o, b, i, o], dtype=np.float32)
     result = TagResult(spans=words, labels=("O", "B-KP", "I-KP"), probs=probs)
-    ranked = ranked_phrases(text, result, top_n=3)
+    ranked = ranked_phrases(text, result, top_n=3, scoring="span")
     assert ranked[0][0] == "neural networks"  # "neural network" is the same stemmed phrase
     assert [p for p, _ in ranked].count("neural network") == 0
     assert ranked[0][1] == pytest.approx(0.9 * 0.9 * 0.95, rel=1e-4)
     assert all(a[1] >= b[1] for a, b in itertools.pairwise(ranked))
+
+
+
+def test_per_word_scoring_does_not_punish_long_phrases():
+    text = "deep belief network and trees"
+    words = [(0, 4), (5, 11), (12, 19), (20, 23), (24, 29)]
+    o, b, i, weak_b = [0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.3, 0.6, 0.1]
+    probs = np.array([b, i, i, o, weak_b], dtype=np.float32)
+    result = TagResult(spans=words, labels=("O", "B-KP", "I-KP"), probs=probs)
+    by_span = ranked_phrases(text, result, top_n=2, scoring="span")
+    by_word = ranked_phrases(text, result, top_n=2)
+    assert [p for p, _ in by_span] == ["trees", "deep belief network"]
+    assert [p for p, _ in by_word] == ["deep belief network", "trees"]
+    assert by_word[0][1] == pytest.approx((0.8 ** 3 * 0.95) ** (1 / 3), rel=1e-4)
+    with pytest.raises(ConfigError):
+        ranked_phrases(text, result, top_n=2, scoring="sum")
