@@ -42,7 +42,9 @@ class ItemTrail:
 
     def add(self, member: str, p: Prediction, confidence: float | None,
             cost: float | None, wall_s: float) -> None:
-        self.asked.append({"member": member, "output": p.output, "confidence": confidence})
+        self.asked.append({"member": member, "output": p.output, "confidence": confidence,
+                           "prompt_tokens": p.usage.prompt_tokens,
+                           "completion_tokens": p.usage.completion_tokens})
         self.usage.prompt_tokens += p.usage.prompt_tokens
         self.usage.completion_tokens += p.usage.completion_tokens
         self.total_s += p.timings.total_s if p.timings.total_s > 0 else wall_s
@@ -70,6 +72,7 @@ class RoutedMethod(Method):
         self.calibration: Any = None  # set when fitted by calibrating here
         self._costs = [CostModel.for_system(m) for m in members]
         self._members_fitted = False
+        self.member_s = 0.0  # seconds inside members' predict since the last reset
 
     @property
     def member_names(self) -> list[str]:
@@ -135,6 +138,7 @@ class RoutedMethod(Method):
         preds = member.method.predict(items)
         confs: list[float | None] = (list(confidences(member, items, preds)) if confident
                                      else [None] * len(items))
+        self.member_s += time.perf_counter() - start  # the member's own time (its scoring too)
         wall = (time.perf_counter() - start) / max(1, len(items))
         cost = self._costs[j]
         costs = [cost.item_cost(wall_s=wall, prompt_tokens=p.usage.prompt_tokens,

@@ -30,7 +30,7 @@ from lmscape.errors import (
     RateLimitError,
     UpstreamError,
 )
-from lmscape.serve import accounting
+from lmscape.serve import accounting, routing
 from lmscape.serve import keys as keystore
 from lmscape.serve.auth import Authenticator
 from lmscape.serve.config import GatewayConfig, Kind, Route
@@ -57,6 +57,8 @@ class Served:
     response: Response
     prompt_tokens: int | None = 0
     completion_tokens: int = 0
+    route: str | None = None  # routed answers: who answered and why (JSON, usage row)
+    cost_nusd: int | None = None  # routed answers: the members' own cost
 
 
 class Operation(Protocol):
@@ -83,6 +85,7 @@ class Ticket:
     started: float = field(default_factory=time.perf_counter)
     stream: bool = False
     finished: bool = False
+    route_note: str | None = None  # set when the key's budget fallback took the request
 
     @property
     def key_id(self) -> str | None:
@@ -106,6 +109,7 @@ class Gateway:
         self.upstream = OpenAIUpstream(self.limits)
         self.usage = UsageWriter(store, interval_s=self.limits.usage_flush_s)
         self._chains: dict[tuple[str, Kind], list[Route]] = {}
+        self.policies = routing.Policies()  # auto:NAME models (serve/routing.py)
 
     async def start(self) -> None:
         self.pool = ModelPool(self.limits)
@@ -114,11 +118,12 @@ class Gateway:
         if self.pool is not None:
             await self.pool.aclose()
         await self.upstream.aclose()
+        self.policies.close()
         self.usage.close()
 
     # -- admission -------------------------------------------------------------------------
     def route(self, name: str, kind: Kind) -> Route:
-        route = self.routes.get(name)
+        route = self.routes.get(name) or self.policies.route(name)
         if route is None:
             raise not_found_model(name, list(self.routes))
         if kind not in route.kinds:
@@ -188,6 +193,10 @@ class Gateway:
                 if not current.active:  # revoked since it was cached
                     raise GatewayError(401, f"The API key {key.prefix}... has been revoked.",
                                        type="authentication_error", code="invalid_api_key")
+                fallback = await routing.budget_fallback(self, ticket, kind, prompt_bound,
+                                                         completion_bound)
+                if fallback is not None:
+                    return fallback
                 raise GatewayError(
                     429, "this key's budget cannot cover the request "
                     f"(up to ${amount / 1e9:.6f}); raise the budget or lower max_tokens",
@@ -206,7 +215,8 @@ class Gateway:
         a way worth falling back from; bill the one that answered."""
         targets = self.targets(ticket)
         for i, route in enumerate(targets):
-            run = op.via_upstream if route.passthrough else op.via_backend
+            run = self.policies.runner(op, route) or (
+                op.via_upstream if route.passthrough else op.via_backend)
             try:
                 served = await run(self, ticket, route)
             except Exception as exc:  # noqa: BLE001
@@ -217,18 +227,24 @@ class Gateway:
                 raise self.fail(ticket, exc) from None
             if served.prompt_tokens is not None:
                 self.finish(ticket, served_by=route, prompt_tokens=served.prompt_tokens,
-                            completion_tokens=served.completion_tokens)
+                            completion_tokens=served.completion_tokens, route=served.route,
+                            cost_nusd=served.cost_nusd)
+            routing.annotate(ticket, served.response)
             return served.response
         raise AssertionError("no target to execute on")
 
     # -- completion ------------------------------------------------------------------------
     def finish(self, ticket: Ticket, *, served_by: Route | None, prompt_tokens: int = 0,
-               completion_tokens: int = 0, status: int = 200, error: str | None = None) -> None:
-        """Queue the usage row once per ticket; it settles the reservation."""
+               completion_tokens: int = 0, status: int = 200, error: str | None = None,
+               route: str | None = None, cost_nusd: int | None = None) -> None:
+        """Queue the usage row once per ticket; it settles the reservation. ``route``
+        and ``cost_nusd``: a routed answer's note and its members' own cost."""
         if ticket.finished:
             return
         ticket.finished = True
         cost = accounting.cost_nusd(served_by, prompt_tokens, completion_tokens) if served_by else 0
+        if cost_nusd is not None:
+            cost = cost_nusd
         self.usage.record(UsageRecord(
             key_id=ticket.key_id, endpoint=ticket.endpoint, model=ticket.model,
             served_by=served_by.name if served_by else None,
@@ -236,6 +252,7 @@ class Gateway:
             cost_nusd=cost, reserved_nusd=ticket.reserved_nusd,
             latency_ms=(time.perf_counter() - ticket.started) * 1000,
             status=status, error=error, stream=ticket.stream,
+            route=route or ticket.route_note,
         ))
 
     def fail(self, ticket: Ticket, exc: BaseException) -> GatewayError:

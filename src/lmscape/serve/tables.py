@@ -38,6 +38,8 @@ gateway_keys = sa.Table(
     sa.Column("spent_nusd", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("rpm", sa.Integer, nullable=True),  # requests per minute; None: unlimited
     sa.Column("models", sa.JSON, nullable=True),  # allowed model names; None: all
+    # a local model that serves the key once its budget is spent (None: refuse)
+    sa.Column("on_budget_exhausted", sa.String(200), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
 )
@@ -58,6 +60,7 @@ gateway_usage = sa.Table(
     sa.Column("status", sa.Integer, nullable=False),  # HTTP status returned
     sa.Column("error", sa.String(200), nullable=True),  # error type, never provider secrets
     sa.Column("stream", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("route", sa.Text, nullable=True),  # routed answers / budget fallbacks: JSON
 )
 
 
@@ -65,3 +68,18 @@ gateway_usage = sa.Table(
 def _m0100(conn: Connection) -> None:
     gateway_keys.create(conn, checkfirst=True)
     gateway_usage.create(conn, checkfirst=True)
+
+
+def _add_column(conn: Connection, table: sa.Table, name: str) -> None:
+    """Add ``table.c[name]`` to a table created before the column existed."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+    if name not in present:
+        column = table.c[name]
+        kind = column.type.compile(dialect=conn.dialect)
+        conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{name}" {kind}'))
+
+
+@migration("0101_gateway_routing")
+def _m0101(conn: Connection) -> None:
+    _add_column(conn, gateway_usage, "route")
+    _add_column(conn, gateway_keys, "on_budget_exhausted")

@@ -40,6 +40,7 @@ class UsageRecord:
     status: int = 200
     error: str | None = None
     stream: bool = False
+    route: str | None = None  # routed answers and budget fallbacks (JSON)
     created_at: dt.datetime | None = None
 
     def row(self) -> dict:
@@ -56,6 +57,7 @@ class UsageRecord:
             "status": self.status,
             "error": (self.error or None) and self.error[:200],
             "stream": self.stream,
+            "route": self.route,
         }
 
 
