@@ -104,8 +104,11 @@ def test_calibrate_then_bench_the_policy(home):
     from lmscape.bench.results import leaderboard
     from lmscape.store import open_store
 
+    from lmscape.tasks.registry import get_task
+
     store = open_store()
-    row = leaderboard(store, "sentiment", "dev").find("auto:sst2")
+    row = leaderboard(store, "sentiment", get_task("sentiment").dataset_id("dev")).find(
+        "auto:sst2")
     store.close()
     assert row.n == 16 and set(row.member_share) <= {SMALL, LARGE}
     assert sum(row.member_share.values()) == pytest.approx(1.0)
