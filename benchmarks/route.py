@@ -1,6 +1,6 @@
 """Small model, large model, calibrated cascade and calibrated router, side by side.
 
-    LMSCAPE_THREADS=1 python benchmarks/route.py                 # 200 SST-2 dev items
+    LMSCAPE_THREADS=1 python benchmarks/route.py      # 200 SST-2 dev items, 1000 train to calibrate
     python benchmarks/route.py --n 872 --calib 400 --target-quality 1.0
 
 One run: calibrate a cascade and a router policy over SMALL -> LARGE on ``--calib``
@@ -31,7 +31,7 @@ LARGE = "gemma-3-270m/few-shot-choice"
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200, help="SST-2 dev items to measure")
-    ap.add_argument("--calib", type=int, default=300, help="SST-2 train items to calibrate on")
+    ap.add_argument("--calib", type=int, default=1000, help="SST-2 train items to calibrate on")
     ap.add_argument("--target-quality", type=float, default=1.0,
                     help="cascade/router quality relative to LARGE on the calibration items")
     ap.add_argument("--small", default=SMALL)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from lmscape.errors import ConfigError, DataError, NotFoundError
 from lmscape.methods.registry import split_systems
 from lmscape.route.calibrate import check_goal, sample_labelled
-from lmscape.route.curve import assign, choose, explain, sweep
+from lmscape.route.curve import assign, choose, explain, smoothed, sweep
 from lmscape.route.policy import Policy, load_policy, policy_path, save_policy
 from lmscape.route.spec import is_routed, parse
 from lmscape.tasks.base import Item
@@ -81,8 +81,22 @@ def test_curve_endpoints_and_choice():
     assert last.shares == (0.0, 1.0) and last.quality_rel == pytest.approx(1.0)
     assert last.cost_rel == pytest.approx(1.01)  # the cascade paid for both members
     chosen = choose(curve, target_quality=0.97)
-    assert chosen.quality_rel >= 0.97
-    assert all(p.cost >= chosen.cost for p in curve if p.quality_rel >= 0.97)
+    smooth = dict(zip(curve, smoothed(curve), strict=True))
+    assert chosen.quality_rel >= 0.97 and smooth[chosen] >= 0.97
+    assert all(p.cost >= chosen.cost for p in curve
+               if p.quality_rel >= 0.97 and smooth[p] >= 0.97)
+
+
+def test_a_lucky_threshold_is_not_chosen():
+    """One threshold reaches the target only because its neighbours' items happen to
+    fall right; the choice moves on to where the curve stays at the target."""
+    from lmscape.route.curve import CurvePoint
+
+    q = [0.90, 0.92, 0.94, 1.00, 0.94, 0.95, 0.99, 1.0, 1.0, 1.0, 1.0, 1.0]
+    curve = [CurvePoint(threshold=i / 12, quality=v, cost=i, quality_rel=v, cost_rel=i / 11,
+                        shares=(1 - i / 11, i / 11)) for i, v in enumerate(q)]
+    chosen = choose(curve, target_quality=0.99)
+    assert chosen.cost > 3 and chosen.quality_rel >= 0.99
     capped = choose(curve, max_share_large=0.3)
     assert capped.share_large <= 0.3
     text = explain(chosen, ["small", "large"], kind="cascade")

@@ -57,7 +57,9 @@ class RoutedMethod(Method):
 
     needs_model: ClassVar[bool] = False
     kind: ClassVar[str] = "routed"
-    preferred_batch_size = 32
+    # Large batches: the items a member hands on still make a batch worth sending on
+    # (a few-shot member evaluates its shared prefix once per call).
+    preferred_batch_size = 128
 
     def __init__(self, task: Any, members: list[Any], *, thresholds: list[float] | None,
                  calibration_ids: Sequence[str] = (), goal: dict[str, Any] | None = None,

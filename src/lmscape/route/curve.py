@@ -89,19 +89,32 @@ def sweep(scores: np.ndarray, conf: np.ndarray, cost: np.ndarray, *, kind: str,
             for t in grid]
 
 
+def smoothed(curve: list[CurvePoint]) -> list[float]:
+    """Relative quality averaged over the neighbouring thresholds (a window of 1/10 of
+    the curve), so that a threshold that is merely lucky on the calibration items (a
+    single item tipping the count) is not taken for a good one."""
+    q = np.array([p.quality_rel for p in curve], dtype=float)
+    w = max(1, len(q) // 20)
+    return [float(q[max(0, i - w): i + w + 1].mean()) for i in range(len(q))]
+
+
 def choose(curve: list[CurvePoint], *, target_quality: float | None = None,
            max_share_large: float | None = None) -> CurvePoint:
-    """The cheapest point whose relative quality reaches ``target_quality``; or, with
+    """The cheapest point whose relative quality, and its average over the neighbouring
+    thresholds (:func:`smoothed`), both reach ``target_quality``; or, with
     ``max_share_large``, the best quality sending at most that share to the last member
-    (ties: the cheaper). Default: ``target_quality=0.99``."""
+    (ties: the cheaper). Default: ``target_quality=0.99``. When no point reaches the
+    target, the best quality there is."""
     if max_share_large is not None:
         ok = [p for p in curve if p.share_large <= max_share_large + 1e-12]
         if not ok:
             return curve[0]
         return max(ok, key=lambda p: (p.quality, -p.cost))
     target = 0.99 if target_quality is None else target_quality
-    ok = [p for p in curve if p.quality_rel >= target - 1e-12]
-    if not ok:  # nothing reaches it: the best quality there is
+    smooth = smoothed(curve)
+    ok = [p for p, s in zip(curve, smooth, strict=True)
+          if min(p.quality_rel, s) >= target - 1e-12]
+    if not ok:
         return max(curve, key=lambda p: (p.quality, -p.cost))
     return min(ok, key=lambda p: (p.cost, -p.quality))
 
