@@ -103,7 +103,6 @@ def test_calibrate_then_bench_the_policy(home):
 
     from lmscape.bench.results import leaderboard
     from lmscape.store import open_store
-
     from lmscape.tasks.registry import get_task
 
     store = open_store()
