@@ -11,9 +11,10 @@ of member systems. Its predictions carry, for the bench and the gateway:
   price), summed over the members that ran on the item.
 
 Guarantees: a member only ever sees the items routed to it (a cascade never runs the
-large member on items the small one answered); members are fitted on the train items
-minus the calibration items; a routed system refuses to predict its own calibration
-items (``DataError``), so calibration and evaluation never share items.
+large member on items the small one answered); members whose fit learns from items
+are fitted on the train items minus the calibration items (see ``fit_items``); a
+routed system refuses to predict its own calibration items (``DataError``), so
+calibration and evaluation never share items.
 """
 
 from __future__ import annotations
@@ -96,13 +97,20 @@ class RoutedMethod(Method):
             m.close()
 
     # -- fitting -------------------------------------------------------------------------
+    def fit_items(self, member: Any, train_items: list[Item]) -> list[Item]:
+        """What ``member`` is fitted on: the train items without the calibration items
+        when its fit learns from items (a head would be overconfident on items it was
+        trained on); else all of them, so it is the very system it is on its own."""
+        if not getattr(member.method, "learns_from_items", True):
+            return train_items
+        return [it for it in train_items if it.id not in self.calibration_ids]
+
     def fit_members(self, train_items: list[Item]) -> None:
-        """Fit each member on the train items that are not calibration items."""
+        """Fit each member (see :meth:`fit_items`)."""
         if self._members_fitted:
             return
-        keep = [it for it in train_items if it.id not in self.calibration_ids]
         for m in self.members:
-            m.method.fit(keep)
+            m.method.fit(self.fit_items(m, train_items))
         self._members_fitted = True
 
     def fit(self, train_items: list[Item]) -> None:

@@ -1,8 +1,9 @@
 """Calibrate a routed system: pick its thresholds on labelled calibration items.
 
 1. Draw the calibration items: ``limit`` seeded items of a labelled split (the train
-   split by default; never the evaluation items). Members are fitted on the train
-   items that are not calibration items.
+   split by default; never the evaluation items). Members whose fit learns from items
+   (heads) are fitted on the train items that are not calibration items; the others
+   (few-shot choice) exactly as on their own.
 2. Run every member on them through the bench runner (stored, cached:
    :mod:`.outcomes`), giving per-item scores, confidences and measured cost.
 3. Router only: embed the items and train one head per non-last member on the
@@ -155,15 +156,17 @@ def _router_heads(method: Any, items: list[Item], scores: np.ndarray, seed: int
 
 
 def calibrate_built(method: Any, items: list[Item], *, split: str,
-                    fit_items: list[Item], goal: dict[str, Any], store: Store,
+                    train_items: list[Item], goal: dict[str, Any], store: Store,
                     progress: Progress | None = None) -> CalibrationResult:
-    """Calibrate an already built cascade or router on ``items`` and set its thresholds."""
+    """Calibrate an already built cascade or router on ``items`` and set its thresholds
+    (members are fitted on ``train_items`` as :meth:`RoutedMethod.fit_items` says)."""
     task, members = method.task, method.members
     method.calibration_ids = {it.id for it in items}
     digest = hashlib.sha256("\n".join(it.id for it in items).encode()).hexdigest()[:12]
     outcomes = collect(store, task, members, items, dataset=f"calibration:{split}@{digest}",
-                       fit_items=lambda: fit_items, progress=progress)
-    method._members_fitted = True  # the runner fitted each member on fit_items
+                       fit_items=lambda m: method.fit_items(m, train_items),
+                       progress=progress)
+    method._members_fitted = True  # the runner fitted each member
     scores = np.stack([o.scores for o in outcomes], axis=1)
     cost, unit = _cost_vector(outcomes)
     router = None
@@ -192,13 +195,11 @@ def calibrate_here(method: Any, train_items: list[Item]) -> CalibrationResult:
     first fits it: ``n_calib`` seeded train items, members fitted on the rest."""
     items = sample_labelled(train_items, f"the {method.task.name} train split",
                             method.n_calib, method.seed)
-    ids = {it.id for it in items}
-    rest = [it for it in train_items if it.id not in ids]
     store = open_store()
     try:
         result = calibrate_built(method, items, split=method.task.train_split or "train",
-                                 fit_items=rest, goal=method.goal or {"target_quality": 0.99},
-                                 store=store)
+                                 train_items=train_items,
+                                 goal=method.goal or {"target_quality": 0.99}, store=store)
     finally:
         store.close()
     method.calibration = result
@@ -215,15 +216,13 @@ def calibrate_policy(*, name: str, task: Any, kind: str, members: list[str],
 
     check_name(name)
     split, items = calibration_items(task, split, limit, seed, data_file)
-    ids = {it.id for it in items}
     train = list(task.items(task.train_split)) if task.train_split else []
-    fit_items = [it for it in train if it.id not in ids]
     method = make_method(kind, task, members, thresholds=None, owner=f"{kind} {name!r}",
                          seed=seed)
     own_store = store is None
     store = store or open_store()
     try:
-        result = calibrate_built(method, items, split=split, fit_items=fit_items, goal=goal,
+        result = calibrate_built(method, items, split=split, train_items=train, goal=goal,
                                  store=store, progress=progress)
     finally:
         method.close()
