@@ -141,3 +141,22 @@ def test_policy_round_trip_and_errors(lmscape_home):
         load_policy("sentiment")
     with pytest.raises(ConfigError, match="not allowed"):
         policy_path("../x")
+
+
+def test_calibration_items_are_left_out_only_of_fits_that_learn_from_items():
+    from lmscape.methods.registry import build_system
+    from lmscape.route.cascade import CascadeMethod
+    from lmscape.tasks.registry import get_task
+
+    task = get_task("sentiment")
+    shots = build_system("smollm2-135m-instruct/zero-shot-choice", task)
+    lexicon = build_system("vader", task)
+    try:
+        cascade = CascadeMethod(task, [shots, lexicon], thresholds=[0.5],
+                                calibration_ids=["b"])
+        items = [Item(id=i, text="t", reference="positive") for i in "abc"]
+        assert [it.id for it in cascade.fit_items(shots, items)] == ["a", "b", "c"]
+        assert [it.id for it in cascade.fit_items(lexicon, items)] == ["a", "c"]
+    finally:
+        shots.close()
+        lexicon.close()
