@@ -155,7 +155,7 @@ def test_keys_create_admin_on_the_command_line(tmp_path, monkeypatch):
     assert json.loads(listed.output)[0]["admin"] is True
 
 
-def test_usage_by_route_names_the_model_that_answered(store):
+def test_usage_by_served_names_the_model_that_answered(store):
     from lmscape.serve.usage import UsageRecord, UsageWriter, summarize
 
     writer = UsageWriter(store)
@@ -163,7 +163,7 @@ def test_usage_by_route_names_the_model_that_answered(store):
         writer.record(UsageRecord(key_id=None, endpoint="chat", model="auto:cheap",
                                   served_by=served, cost_nusd=10, status=200 if served else 429))
     writer.close()
-    assert [(r["group"], r["requests"]) for r in summarize(store, "route")] == [
+    assert [(r["group"], r["requests"]) for r in summarize(store, "served")] == [
         ("(none)", 1), ("a", 1), ("b", 2)]
 
 

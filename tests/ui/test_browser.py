@@ -168,7 +168,9 @@ def test_gateway_figures_equal_lmscape_usage_to_the_cent(dashboard, browser):
     context, page = _page(browser)
     try:
         page.goto(dashboard.ui("/gateway"))
-        for by in ("key", "model", "day", "route"):
+        routed = page.locator("#usage-route tbody tr .group").all_inner_texts()
+        assert routed == [r["group"] for r in _usage_cli(dashboard, "route")]
+        for by in ("key", "model", "day", "served"):
             cli = _usage_cli(dashboard, by)
             table = page.locator(f"#usage-{by} tbody tr")
             shown = {table.nth(i).locator(".group").inner_text():

@@ -115,6 +115,7 @@ class BoardRow:
     load_s: float | None = None  # building the system in its latest run (model load)
     fit_s: float | None = None  # training / calibration in its latest run
     predict_s: float | None = None  # the method's own time over the stored items
+    member_share: dict[str, float] | None = None  # routed systems: who answered how much
     rank: int | None = None  # within ``rank_metric``'s group; None: not ranked
     rank_metric: str | None = None
     # reported rows only
@@ -217,6 +218,7 @@ def _measured_row(run: RunRecord) -> BoardRow:
         prompt_tokens_mean=s.get("prompt_tokens_mean"),
         completion_tokens_mean=s.get("completion_tokens_mean"),
         load_s=s.get("load_s"), fit_s=s.get("fit_s"), predict_s=s.get("wall_s"),
+        member_share=s.get("member_share"),
     )
 
 

@@ -205,9 +205,7 @@ class Runner:
                     tokens_per_s=p.timings.tokens_per_s,
                     prompt_tokens=p.usage.prompt_tokens,
                     completion_tokens=p.usage.completion_tokens,
-                    cost_usd=cost.item_cost(wall_s=cp.wall_s,
-                                            prompt_tokens=p.usage.prompt_tokens,
-                                            completion_tokens=p.usage.completion_tokens),
+                    cost_usd=_item_cost(cost, cp),
                 )
                 if to_cache:
                     fresh[key] = cp
@@ -349,6 +347,17 @@ def _cache_params(system: SystemLike) -> dict[str, Any]:
     for systems that do not say more)."""
     own = getattr(system, "cache_params", None)
     return own() if callable(own) else system.method.cache_params()
+
+
+def _item_cost(cost: CostModel, cp: CachedPrediction) -> float | None:
+    """The item's cost: the price the prediction carries (a routed system prices each
+    member it ran), else the system's cost model."""
+    own = cp.prediction.extra.get("cost_usd", ...)
+    if own is not ...:
+        return None if own is None else float(own)
+    p = cp.prediction
+    return cost.item_cost(wall_s=cp.wall_s, prompt_tokens=p.usage.prompt_tokens,
+                          completion_tokens=p.usage.completion_tokens)
 
 
 def _check(pred: Any) -> Prediction:

@@ -14,6 +14,8 @@ ran start to finish:
   building the system) the memory the system added: model load, fit and prediction;
   model size on disk;
 - cost per 1k items (see :mod:`.cost`), energy and carbon per 1k items (see :mod:`.energy`);
+- for systems made of other systems (cascades, routers), ``member_share``: the share
+  of items each member answered (from ``extra["answered_by"]`` of each prediction);
 - which way each metric points (``lower_is_better``: the task's ``lower_is_better`` names,
   plus the primary metric when the task says lower is better) and the task's metric order,
   so leaderboards can show every metric with its arrow.
@@ -98,6 +100,13 @@ def summarise_run(store: Store, run_id: str, task: Task, items_by_id: dict[str, 
         "cost_usd_per_1k": 1000 * sum(costs) / len(costs) if costs else None,
         "energy": None,
     }
+    answered = [e.prediction.extra.get("answered_by") for e in efforts]
+    if any(answered):
+        counts: dict[str, int] = {}
+        for name in answered:
+            if name:
+                counts[name] = counts.get(name, 0) + 1
+        summary["member_share"] = {k: v / len(efforts) for k, v in counts.items()}
     extra = dict(extra or {})
     if cpu_known and wall > 0 and extra.get("is_local", True):
         e = estimate(cpu, wall)

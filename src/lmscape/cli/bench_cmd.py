@@ -118,7 +118,9 @@ def bench(
     if task is None and (systems or data or text_col or label_col or split):
         raise DataError("--systems, --data, --split and column options need --task",
                         hint="add --task sentiment (or keywords, dialogue); see `lmscape tasks`")
-    chosen = [s.strip() for s in systems.split(",") if s.strip()] if systems else None
+    from lmscape.methods.registry import split_systems
+
+    chosen = split_systems(systems) if systems else None
     with clock.phase("reading items"):
         if task is None:
             # --seed only changes the suite's sample together with --limit
@@ -143,12 +145,14 @@ def bench(
         names = [p.task.name for p in plans]
         with clock.phase("leaderboards"):
             _print_boards(store, names, {p.task.name: p.spec.dataset for p in plans})
+        from lmscape.cli.route_cmd import routing_sections
         from lmscape.decide.report_section import recommendation_sections
         from lmscape.report.html import write_report
 
         with clock.phase("report writing"):
             path = write_report(store, out, tasks=names,
-                                extra_sections=recommendation_sections(store, names),
+                                extra_sections=recommendation_sections(store, names)
+                                + routing_sections(names),
                                 breakdown=Breakdown.now(result.timings, clock.phases))
         console.print(f"report written to [bold]{path}[/]")
         if result.skipped:

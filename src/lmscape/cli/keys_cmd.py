@@ -23,6 +23,7 @@ def _key_json(key) -> dict:
         "created_at": key.created_at.isoformat(),
         "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
         "admin": key.admin,
+        "on_budget_exhausted": key.on_budget_exhausted,
     }
 
 
@@ -32,13 +33,16 @@ def create(
     rpm: int | None = typer.Option(None, "--rpm", help="Requests per minute."),
     models: str | None = typer.Option(None, "--models", help="Allowed models, comma-separated."),
     admin: bool = typer.Option(False, "--admin", help="May also use the dashboard at /ui."),
+    on_budget_exhausted: str | None = typer.Option(
+        None, "--on-budget-exhausted",
+        help="local:MODEL serves the key once its budget is spent (instead of 429)."),
 ) -> None:
     """Create a gateway key. The secret is printed once and never stored."""
     from lmscape.serve.keys import create_key
 
     allowed = [m.strip() for m in models.split(",") if m.strip()] if models else None
     key, secret = create_key(_store(), name, budget_usd=budget_usd, rpm=rpm, models=allowed,
-                              admin=admin)
+                              admin=admin, on_budget_exhausted=on_budget_exhausted)
     console.print(f"created {'admin ' if key.admin else ''}key {key.name!r} (id {key.id})",
                   highlight=False)
     console.print(secret, highlight=False, soft_wrap=True)
@@ -77,14 +81,20 @@ def revoke(ref: str = typer.Argument(..., help="Key id, name or displayed prefix
 
 
 def usage(
-    by: str = typer.Option("model", "--by", help="Group by key, model, day or route (the "
-                                                 "model that answered, after fallbacks)."),
+    by: str = typer.Option("model", "--by", help="Group by key, model (as requested), day, "
+                         "served (the model that answered, after fallbacks) or route "
+                         "(each auto: policy's member shares and saving)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Gateway usage: requests, tokens, cost and latency, grouped."""
+    """Gateway usage: requests, tokens, cost and latency, grouped (--by route: each
+    routing policy's member shares and the money saved against its largest member)."""
     from rich.table import Table
 
     from lmscape.serve.usage import summarize
+
+    if by == "route":
+        _usage_by_route(as_json)
+        return
 
     rows = summarize(_store(), by)  # type: ignore[arg-type]
     if as_json:
@@ -96,6 +106,35 @@ def usage(
                       str(r["completion_tokens"]), f"{r['cost_usd']:.6f}",
                       f"{r['mean_latency_ms']:.1f}", str(r["errors"]))
     console.print(table)
+
+
+def _usage_by_route(as_json: bool) -> None:
+    from rich.table import Table
+
+    from lmscape.serve.routing_usage import summarize_routes
+
+    rows = summarize_routes(_store())
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    if not rows:
+        console.print("no routed requests yet (serve a policy as auto:NAME)")
+        return
+    table = Table("route", "requests", "answered by", "billed $", "cost $",
+                  "always largest $", "saved")
+
+    def usd(v: float | None) -> str:
+        return "—" if v is None else f"{v:.6f}"
+
+    for r in rows:
+        shares = "\n".join(f"{s:.0%} {m}" for m, s in r["shares"].items())
+        saved = ("—" if r["saved_usd"] is None else
+                 f"{usd(r['saved_usd'])} ({r['saved_share']:.0%})")
+        table.add_row(r["group"], str(r["requests"]), shares, usd(r["billed_usd"]),
+                      usd(r["cost_usd"]), usd(r["always_largest_usd"]), saved)
+    console.print(table)
+    console.print("[dim]cost: each request at its members' calibrated cost per item; "
+                  "saved: against always the largest member[/]")
 
 
 def register(app: typer.Typer) -> None:

@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "lmscape.cli.bench_cmd",  # bench, tasks
     "lmscape.cli.report_cmd",  # report, runs
     "lmscape.cli.decide_cmd",  # recommend, breakeven
+    "lmscape.cli.route_cmd",  # route calibrate, route list, route show
     "lmscape.cli.serve_cmd",  # serve
     "lmscape.cli.keys_cmd",  # keys, usage
     "lmscape.cli.distill_cmd",  # distill, export

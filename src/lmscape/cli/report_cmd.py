@@ -34,11 +34,13 @@ def report(
         tasks = [task] if task else None
         comparisons = _comparisons(store, tasks, pair, metric) if pair else []
         if fmt == "html":
+            from lmscape.cli.route_cmd import routing_sections
             from lmscape.decide.report_section import recommendation_sections
             from lmscape.report.html import write_report
 
             path = write_report(store, out or Path("report.html"), tasks, compare=pair,
-                                extra_sections=recommendation_sections(store, tasks))
+                                extra_sections=recommendation_sections(store, tasks)
+                                + routing_sections(tasks))
             console.print(f"report written to [bold]{path}[/]")
         else:
             from lmscape.report import export

@@ -36,6 +36,11 @@ class Method(ABC):
     # A model-free method's code comes from this PyPI distribution (its licence is the
     # system's licence; ``lmscape recommend --licence`` reads it from the installed metadata).
     library: ClassVar[str | None] = None
+    # ``fit`` learns from each training item (a classifier head, fine-tuning). A method
+    # that only draws a few shots and one decision threshold from the train split says
+    # False: leaving some train items out of its fit would change its shots, not stop
+    # it from having learned them (routing keeps calibration items out of fits that learn).
+    learns_from_items: ClassVar[bool] = True
 
     def __init__(self, task: Task, model: Backend | None = None, **params: Any) -> None:
         self.task = task

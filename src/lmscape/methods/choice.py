@@ -68,6 +68,7 @@ class ZeroShotChoice(Method):
     name = "zero-shot-choice"
     default_k = 0
     preferred_batch_size = 32
+    learns_from_items = False  # a few shots and one threshold from the train split
 
     def __init__(self, task, model=None, **params: Any) -> None:
         super().__init__(task, model, **params)

@@ -17,13 +17,20 @@ the part after the last ``/``.
 | ``next-turn`` | dialogue, mt-bench | any chat model (+ ``judge=MODEL``) |
 | ``reference-perplexity`` | dialogue | loglikelihood |
 | ``fine-tuned`` | sentiment, keywords, keywords-semeval2017 | classify / tag (distilled students) |
+
+Systems made of other systems (``cascade(A,B)``, ``router(A,B)``, ``auto:NAME``) are
+named ``KIND(...)`` or ``KIND:NAME``; :func:`build_system` hands them to the builder
+registered for KIND under the ``lmscape.systems`` entry-point group (routing lives in a
+higher layer, so this module never imports it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from lmscape.backends.base import Backend
@@ -116,6 +123,21 @@ def list_methods(task: Task | str | None = None) -> list[str]:
     return [m for m, tasks in METHODS.items() if name in tasks]
 
 
+def split_systems(text: str) -> list[str]:
+    """A comma-separated list of systems; commas inside ``(...)`` stay in their system
+    (``cascade(A,B),vader`` -> ``["cascade(A,B)", "vader"]``)."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    return [p.strip() for p in parts if p.strip()]
+
+
 def parse_spec(spec: str) -> tuple[str | None, str]:
     """``"MODEL/METHOD"`` -> (model, method); ``"yake"`` -> (None, "yake")."""
     spec = spec.strip()
@@ -141,12 +163,36 @@ def method_class(method: str, task: Task) -> type[Method]:
     return getattr(importlib.import_module(module_name), attr)
 
 
+SYSTEMS_ENTRY_POINTS = "lmscape.systems"
+_COMPOSITE = re.compile(r"^\s*([a-z_]+)\s*(\(|:)")
+
+
+@cache
+def _composite_builders() -> dict[str, str]:
+    """``KIND -> "module:function"`` from the ``lmscape.systems`` entry points."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep.value for ep in entry_points(group=SYSTEMS_ENTRY_POINTS)}
+
+
+def composite_builder(spec: str) -> Any | None:
+    """The builder for a ``KIND(...)``/``KIND:NAME`` spec, or None for a plain system."""
+    m = _COMPOSITE.match(spec)
+    if m is None:
+        return None
+    target = _composite_builders().get(m.group(1))
+    if target is None:
+        return None
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
 def _load_model(model_id: str) -> Backend:
     return resolve(model_id).load()
 
 
 def build_system(spec: str, task: Task, *, backend: Backend | None = None,
-                 base_url: str | None = None, **params: Any) -> System:
+                 base_url: str | None = None, **params: Any) -> Any:
     """Build the system named ``spec`` for ``task``.
 
     ``backend`` reuses an already loaded model (it must be the spec's model);
@@ -155,6 +201,12 @@ def build_system(spec: str, task: Task, *, backend: Backend | None = None,
     id given for one of the method's ``model_params`` (``judge``, ``similarity``) is
     loaded here, and closed with the system.
     """
+    builder = composite_builder(spec)
+    if builder is not None:
+        if backend is not None:
+            raise ConfigError(f"{spec} builds its own members", hint="drop backend=")
+        return builder(spec, task, base_url=base_url, **params) if base_url else \
+            builder(spec, task, **params)
     model_id, method = parse_spec(spec)
     cls = method_class(method, task)
     if cls.needs_model and model_id is None:

@@ -243,6 +243,9 @@ def _measured_note(row: BoardRow) -> str:
     note = "measured"
     if row.n_errors:
         note += f", {row.n_errors} errors"
+    if row.member_share:
+        note += "; answered by " + ", ".join(
+            f"{share:.0%} {name}" for name, share in row.member_share.items())
     return note
 
 

@@ -94,6 +94,7 @@ def pareto_figure(board: Leaderboard, axis: Axis, metric: BoardMetric | None = N
             mode="markers+text", name="measured",
             text=[r.system for r, _, _ in measured], textposition="top center",
             textfont={"size": 11},
+            customdata=[[share_text(r)] for r, _, _ in measured],
             marker={"size": 11, "color": MEASURED_COLOUR, "symbol": "circle",
                     "line": {"width": 1, "color": "white"}},
             error_y={
@@ -105,7 +106,7 @@ def pareto_figure(board: Leaderboard, axis: Axis, metric: BoardMetric | None = N
                                else 0 for r, _, y in measured],
             },
             hovertemplate=f"<b>%{{text}}</b><br>{metric.name} %{{y:.4g}}<br>"
-                          f"{axis.hover}<extra>measured</extra>",
+                          f"{axis.hover}%{{customdata[0]}}<extra>measured</extra>",
         ))
         front = pareto_front([(x, y) for _, x, y in measured],
                              higher_is_better=metric.higher_is_better)
@@ -144,6 +145,14 @@ def pareto_figure(board: Leaderboard, axis: Axis, metric: BoardMetric | None = N
     arrow = "higher is better" if metric.higher_is_better else "lower is better"
     fig.update_yaxes(title=f"{metric.name} ({arrow})", showgrid=True, gridcolor="#eef0f3")
     return fig
+
+
+def share_text(row: BoardRow) -> str:
+    """A routed system's member shares for a hover label (empty for plain systems)."""
+    if not row.member_share:
+        return ""
+    return "<br>" + "<br>".join(f"{share:.0%} answered by {name}"
+                                for name, share in row.member_share.items())
 
 
 def figure_div(fig: Any, div_id: str) -> str:

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from lmscape.bench.cost import CostModel
 from lmscape.serve import keys as keystore
 from lmscape.serve.gateway import Gateway
+from lmscape.serve.routing_usage import summarize_routes
 from lmscape.serve.usage import UsageRollup
 from lmscape.ui import create_ui_app
 from lmscape.ui.port import ServedModel
@@ -48,6 +49,9 @@ class GatewayDashboardView:
 
     def usage(self) -> dict[str, list[dict[str, Any]]]:
         return dict(self._usage.get())
+
+    def route_usage(self) -> list[dict[str, Any]]:
+        return summarize_routes(self.store)
 
     def served_models(self) -> list[ServedModel]:
         models = []

@@ -33,7 +33,7 @@ from lmscape.errors import (
     RateLimitError,
     UpstreamError,
 )
-from lmscape.serve import accounting, revocation
+from lmscape.serve import accounting, revocation, routing
 from lmscape.serve import keys as keystore
 from lmscape.serve.auth import Authenticator
 from lmscape.serve.config import GatewayConfig, Kind, Route
@@ -62,6 +62,8 @@ class Served:
     response: Response
     prompt_tokens: int | None = 0
     completion_tokens: int = 0
+    route: str | None = None  # routed answers: who answered and why (JSON, usage row)
+    cost_nusd: int | None = None  # routed answers: the members' own cost
 
 
 class Operation(Protocol):
@@ -91,6 +93,7 @@ class Ticket:
     finished: bool = False
     settle_now: bool = False  # near its budget: the response waits for its settlement
     settlement: Future | None = None  # that usage row, being committed
+    route_note: str | None = None  # set when the key's budget fallback took the request
 
     @property
     def key_id(self) -> str | None:
@@ -115,6 +118,7 @@ class Gateway:
         self.upstream = OpenAIUpstream(self.limits)
         self.usage = UsageWriter(store, interval_s=self.limits.usage_flush_s)
         self._chains: dict[tuple[str, Kind], list[Route]] = {}
+        self.policies = routing.Policies()  # auto:NAME models (serve/routing.py)
 
     async def start(self) -> None:
         self.pool = ModelPool(self.limits)
@@ -123,6 +127,7 @@ class Gateway:
         if self.pool is not None:
             await self.pool.aclose()
         await self.upstream.aclose()
+        self.policies.close()
         self.usage.close()
         self.auth.close()
 
@@ -134,9 +139,10 @@ class Gateway:
         return [name for name in self.routes if key.allows(name)]
 
     def route(self, name: str, kind: Kind, key: KeyInfo | None = None) -> Route:
-        """The route for ``name``; a 404 (suggesting only models ``key`` may use) when it
-        does not exist or lies outside the key's allow-list, as OpenAI answers."""
-        route = self.routes.get(name)
+        """The route for ``name`` (a served model or an ``auto:`` policy); a 404
+        (suggesting only models ``key`` may use) when it does not exist or lies outside
+        the key's allow-list, as OpenAI answers."""
+        route = self.routes.get(name) or self.policies.route(name)
         if route is None or (key is not None and not key.allows(name)):
             raise not_found_model(name, self.visible(key))
         if kind not in route.kinds:
@@ -216,6 +222,10 @@ class Gateway:
                 if not current.active:  # revoked since it was cached
                     raise GatewayError(401, f"The API key {key.prefix}... has been revoked.",
                                        type="authentication_error", code="invalid_api_key")
+                fallback = await routing.budget_fallback(self, ticket, kind, prompt_bound,
+                                                         completion_bound)
+                if fallback is not None:
+                    return fallback
                 raise GatewayError(
                     429, "this key's budget cannot cover the request "
                     f"(up to ${amount / 1e9:.6f}); raise the budget or lower max_tokens",
@@ -235,7 +245,8 @@ class Gateway:
         a way worth falling back from; bill the one that answered."""
         targets = self.targets(ticket)
         for i, route in enumerate(targets):
-            run = op.via_upstream if route.passthrough else op.via_backend
+            run = self.policies.runner(op, route) or (
+                op.via_upstream if route.passthrough else op.via_backend)
             ticket.run_started = time.perf_counter()
             try:
                 served = await run(self, ticket, route)
@@ -249,24 +260,33 @@ class Gateway:
                 raise err from None
             if served.prompt_tokens is not None:
                 self.finish(ticket, served_by=route, prompt_tokens=served.prompt_tokens,
-                            completion_tokens=served.completion_tokens)
+                            completion_tokens=served.completion_tokens, route=served.route,
+                            cost_nusd=served.cost_nusd)
                 await self.settled(ticket)
+            routing.annotate(ticket, served.response)
             return served.response
         raise AssertionError("no target to execute on")
 
     # -- completion ------------------------------------------------------------------------
     def finish(self, ticket: Ticket, *, served_by: Route | None, prompt_tokens: int = 0,
-               completion_tokens: int = 0, status: int = 200, error: str | None = None) -> None:
+               completion_tokens: int = 0, status: int = 200, error: str | None = None,
+               route: str | None = None, cost_nusd: int | None = None) -> None:
         """Queue the usage row once per ticket; it settles the reservation. A ticket
-        near its key's budget asks the writer to commit it now (see :meth:`settled`)."""
+        near its key's budget asks the writer to commit it now (see :meth:`settled`).
+        ``route`` and ``cost_nusd``: a routed answer's note and its members' own cost."""
         if ticket.finished:
             return
         ticket.finished = True
         now = time.perf_counter()
-        cost = accounting.cost_nusd(
-            served_by, prompt_tokens, completion_tokens,
-            wall_s=now - (ticket.run_started or ticket.started),
-            max_wall_s=self.limits.request_timeout_s) if served_by else 0
+        if cost_nusd is not None:
+            cost = cost_nusd
+        elif served_by:
+            cost = accounting.cost_nusd(
+                served_by, prompt_tokens, completion_tokens,
+                wall_s=now - (ticket.run_started or ticket.started),
+                max_wall_s=self.limits.request_timeout_s)
+        else:
+            cost = 0
         record = self.usage.commit if ticket.settle_now else self.usage.record
         ticket.settlement = record(UsageRecord(
             key_id=ticket.key_id, endpoint=ticket.endpoint, model=ticket.model,
@@ -275,6 +295,7 @@ class Gateway:
             cost_nusd=cost, reserved_nusd=ticket.reserved_nusd,
             latency_ms=(now - ticket.started) * 1000,
             status=status, error=error, stream=ticket.stream,
+            route=route or ticket.route_note,
         ))
 
     async def settled(self, ticket: Ticket) -> None:

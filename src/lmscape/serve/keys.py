@@ -37,6 +37,7 @@ class KeyInfo:
     created_at: dt.datetime
     revoked_at: dt.datetime | None
     admin: bool = False  # may use the dashboard (/ui)
+    on_budget_exhausted: str | None = None  # local model serving the key once spent
 
     @property
     def active(self) -> bool:
@@ -71,6 +72,7 @@ def _row_to_info(row) -> KeyInfo:
         created_at=m["created_at"],
         revoked_at=m["revoked_at"],
         admin=bool(m.get("admin")),
+        on_budget_exhausted=m.get("on_budget_exhausted"),
     )
 
 
@@ -82,6 +84,7 @@ def create_key(
     rpm: int | None = None,
     models: list[str] | None = None,
     admin: bool = False,
+    on_budget_exhausted: str | None = None,
 ) -> tuple[KeyInfo, str]:
     """Create a key; return its info and the secret (shown once, never stored)."""
     name = name.strip()
@@ -91,6 +94,8 @@ def create_key(
         raise ConfigError(f"budget {budget_usd} is negative", hint="use --budget-usd 0 or more")
     if rpm is not None and rpm <= 0:
         raise ConfigError(f"rpm {rpm} must be positive", hint="use --rpm 1 or more, or omit it")
+    if on_budget_exhausted is not None:
+        on_budget_exhausted = check_local_fallback(on_budget_exhausted)
     secret = KEY_PREFIX + secrets.token_urlsafe(24)
     row = {
         "id": secrets.token_hex(8),
@@ -104,6 +109,7 @@ def create_key(
         "created_at": dt.datetime.now(dt.UTC),
         "revoked_at": None,
         "admin": bool(admin),
+        "on_budget_exhausted": on_budget_exhausted,
     }
     with store.begin() as conn:
         exists = conn.execute(
@@ -117,6 +123,20 @@ def create_key(
         conn.execute(gateway_keys.insert().values(**row))
         revocation.notify(conn)  # running gateways stop open access at once
     return get_key(store, row["id"]), secret
+
+
+def check_local_fallback(value: str) -> str:
+    """``local:MODEL`` (or MODEL) naming a model that runs on this machine."""
+    from lmscape.backends.resolve import resolve
+
+    name = value.removeprefix("local:").strip()
+    if not name:
+        raise ConfigError("--on-budget-exhausted needs a model",
+                          hint="e.g. --on-budget-exhausted local:smollm2-135m-instruct")
+    if not resolve(name).is_local:
+        raise ConfigError(f"{name} is not a local model, so it cannot serve a spent budget",
+                          hint="name a local model, e.g. local:smollm2-135m-instruct")
+    return f"local:{name}"
 
 
 def list_keys(store: Store, *, include_revoked: bool = True) -> list[KeyInfo]:

@@ -38,6 +38,8 @@ gateway_keys = sa.Table(
     sa.Column("spent_nusd", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("rpm", sa.Integer, nullable=True),  # requests per minute; None: unlimited
     sa.Column("models", sa.JSON, nullable=True),  # allowed model names; None: all
+    # a local model that serves the key once its budget is spent (None: refuse)
+    sa.Column("on_budget_exhausted", sa.String(200), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("admin", sa.Boolean, nullable=False, server_default=sa.false()),  # 0101
@@ -59,6 +61,7 @@ gateway_usage = sa.Table(
     sa.Column("status", sa.Integer, nullable=False),  # HTTP status returned
     sa.Column("error", sa.String(200), nullable=True),  # error type, never provider secrets
     sa.Column("stream", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("route", sa.Text, nullable=True),  # routed answers / budget fallbacks: JSON
 )
 
 
@@ -74,3 +77,18 @@ def _m0101(conn: Connection) -> None:
     if "admin" not in {c["name"] for c in sa.inspect(conn).get_columns("gateway_keys")}:
         conn.execute(sa.text("ALTER TABLE gateway_keys ADD COLUMN admin BOOLEAN NOT NULL "
                              "DEFAULT FALSE"))
+
+
+def _add_column(conn: Connection, table: sa.Table, name: str) -> None:
+    """Add ``table.c[name]`` to a table created before the column existed."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+    if name not in present:
+        column = table.c[name]
+        kind = column.type.compile(dialect=conn.dialect)
+        conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{name}" {kind}'))
+
+
+@migration("0102_gateway_routing")
+def _m0102(conn: Connection) -> None:
+    _add_column(conn, gateway_usage, "route")
+    _add_column(conn, gateway_keys, "on_budget_exhausted")

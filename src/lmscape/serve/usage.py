@@ -45,6 +45,7 @@ class UsageRecord:
     status: int = 200
     error: str | None = None
     stream: bool = False
+    route: str | None = None  # routed answers and budget fallbacks (JSON)
     created_at: dt.datetime | None = None
     committed: Future | None = None  # set by UsageWriter.commit
 
@@ -62,6 +63,7 @@ class UsageRecord:
             "status": self.status,
             "error": (self.error or None) and self.error[:200],
             "stream": self.stream,
+            "route": self.route,
         }
 
 
@@ -153,8 +155,8 @@ class UsageWriter:
         self.flush()
 
 
-Group = Literal["key", "model", "day", "route"]
-GROUPS: tuple[Group, ...] = ("key", "model", "day", "route")
+Group = Literal["key", "model", "day", "served"]
+GROUPS: tuple[Group, ...] = ("key", "model", "day", "served")
 
 
 def _label(by: str) -> sa.ColumnElement:
@@ -164,11 +166,11 @@ def _label(by: str) -> sa.ColumnElement:
         return sa.func.coalesce(gateway_keys.c.name, sa.literal("(open access)"))
     if by == "model":
         return u.model
-    if by == "route":
+    if by == "served":
         return sa.func.coalesce(u.served_by, sa.literal("(none)"))
     if by == "day":
         return sa.func.substr(sa.cast(u.created_at, sa.String), 1, 10)
-    raise ConfigError(f"cannot group usage by {by!r}", hint="use --by key, model, day or route")
+    raise ConfigError(f"cannot group usage by {by!r}", hint="use --by key, model, day, served or route")
 
 
 _SOURCE = gateway_usage.outerjoin(gateway_keys, gateway_keys.c.id == gateway_usage.c.key_id)
@@ -187,7 +189,7 @@ def _sums() -> list[sa.ColumnElement]:
 
 def summarize(store: Store, by: Group = "model") -> list[dict]:
     """Requests, tokens, cost, mean latency and errors grouped by key, model (as
-    requested), day or route (the model that answered, after fallbacks; "(none)" for
+    requested), day or served (the model that answered, after fallbacks; "(none)" for
     requests refused before any model ran)."""
     label = _label(by)
     query = (

@@ -22,7 +22,7 @@ from lmscape.ui import access
 from lmscape.ui.rendering import render
 
 router = APIRouter()
-GROUPS = ("key", "model", "day", "route")
+GROUPS = ("key", "model", "day", "served")
 NANO = 1_000_000_000
 CHART_COLOUR = "#2563eb"
 
@@ -72,10 +72,10 @@ def gateway_context(view) -> dict[str, Any]:
         ("spend-key", chart(usage["key"], "cost_usd", "Spend per key", "USD")),
         ("spend-model", chart(usage["model"], "cost_usd", "Spend per model (as requested)",
                               "USD")),
-        ("requests-route", chart(usage["route"], "requests", "Requests per route (the model "
-                                 "that answered)", "requests")),
+        ("requests-served", chart(usage["served"], "requests", "Requests per model that "
+                                  "answered (after fallbacks and routing)", "requests")),
     ]
-    return {"usage": usage, "groups": GROUPS, "budgets": budget_rows(keys, usage["key"]),
+    return {"usage": usage, "groups": GROUPS, "routes": view.route_usage(), "budgets": budget_rows(keys, usage["key"]),
             "total": total, "charts": charts,
             "models": sorted(m.name for m in view.served_models())}
 

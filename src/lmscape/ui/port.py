@@ -48,7 +48,10 @@ class GatewayView(Protocol):
         """Revoke a key by id or name; return its record."""
 
     def usage(self) -> dict[str, list[dict[str, Any]]]:
-        """For each of key, model, day and route: ``lmscape usage --by ... --json``'s rows."""
+        """For each of key, model, day and served: ``lmscape usage --by ... --json``'s rows."""
+
+    def route_usage(self) -> list[dict[str, Any]]:
+        """Per ``auto:`` policy or budget fallback: ``lmscape usage --by route --json``."""
 
     def served_models(self) -> list[ServedModel]:
         """The models the gateway serves, as ``/v1/models`` lists them."""

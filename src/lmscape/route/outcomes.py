@@ -1,0 +1,99 @@
+"""Member outcomes on the calibration items, measured and stored by the bench runner.
+
+Each member runs as an ordinary bench run on the calibration items (dataset
+``calibration:SPLIT@DIGEST``), so its predictions, per-item scores, cost and CPU
+seconds are stored, cached and resumable like any run; a second calibration over the
+same items reads them back instead of running the models again. The router is
+trained on these stored outcomes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from lmscape.bench.cache import CachedPrediction
+from lmscape.bench.runner import Progress, Runner, RunSpec
+from lmscape.methods.base import Prediction
+from lmscape.store.db import Store
+from lmscape.store.schema import cache as cache_table
+from lmscape.store.schema import results as results_table
+from lmscape.tasks.base import Item
+
+
+@dataclass(kw_only=True)
+class MemberOutcomes:
+    """One member on the calibration items, in item order."""
+
+    name: str
+    run_id: str
+    predictions: list[Prediction]
+    scores: np.ndarray  # primary metric per item
+    cost_per_item: float | None  # mean cost_usd
+    cpu_s_per_item: float | None
+    wall_s_per_item: float | None
+
+    @property
+    def quality(self) -> float:
+        return float(self.scores.mean())
+
+
+def collect(store: Store, task: Any, members: list[Any], items: list[Item], *,
+            dataset: str, fit_items: Callable[[Any], list[Item]],
+            progress: Progress | None = None) -> list[MemberOutcomes]:
+    """Run (or read back) every member on ``items``; each fits on ``fit_items(member)``."""
+    runner = Runner(store, progress=progress)
+    out = []
+    for member in members:
+        spec = RunSpec(task=task, items=items, dataset=dataset,
+                       params={"calibration": True, "n": len(items)},
+                       train_items=lambda m=member: fit_items(m))
+        outcome = runner.run(member, spec, resume=True)
+        out.append(read(store, outcome.run_id, task, member.name, items))
+    return out
+
+
+def item_score(scores: dict[str, float], primary: str) -> float:
+    """One number per item: the primary metric, else ``correct``, else the first score."""
+    for key in (primary, "correct"):
+        if key in scores:
+            return float(scores[key])
+    return float(next(iter(scores.values()), 0.0))
+
+
+def read(store: Store, run_id: str, task: Any, name: str, items: list[Item]) -> MemberOutcomes:
+    r, c = results_table, cache_table
+    with store.connect() as conn:
+        rows = conn.execute(
+            sa.select(r.c.item_id, r.c.scores, r.c.cost_usd, r.c.error,
+                      c.c.value.label("effort"))
+            .select_from(r.outerjoin(c, c.c.key == r.c.cache_key))
+            .where(r.c.run_id == run_id)).mappings().all()
+    by_id = {row["item_id"]: row for row in rows}
+    preds, scores, costs, cpus, walls = [], [], [], [], []
+    metric = task.primary_metric
+    for item in items:
+        row = by_id.get(item.id)
+        if row is None or row["error"] is not None or not row["effort"]:
+            preds.append(Prediction(output=None))
+            scores.append(0.0)  # an error counts as wrong
+            continue
+        cp = CachedPrediction.from_json(row["effort"])
+        preds.append(cp.prediction)
+        scores.append(item_score(row["scores"] or {}, metric))
+        costs.append(row["cost_usd"])
+        cpus.append(cp.cpu_s)
+        walls.append(cp.wall_s)
+
+    def mean(values: list[Any]) -> float | None:
+        known = [v for v in values if v is not None]
+        return float(np.mean(known)) if known else None
+
+    return MemberOutcomes(name=name, run_id=run_id, predictions=preds,
+                          scores=np.asarray(scores, dtype=float),
+                          cost_per_item=mean(costs), cpu_s_per_item=mean(cpus),
+                          wall_s_per_item=mean(walls))
