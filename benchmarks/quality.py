@@ -52,8 +52,8 @@ def evaluate(task, spec: str, items: list, train: list | None,
     system = build_system(spec, task, backend=backend)
     load_s = time.perf_counter() - start
     if train is not None:
-        system.method.fit(train)
-    fit_s = time.perf_counter() - start - load_s
+        system.method.train(train)
+    train_s = time.perf_counter() - start - load_s
     cpu0 = time.process_time()
     preds = []
     size = system.method.preferred_batch_size
@@ -66,7 +66,7 @@ def evaluate(task, spec: str, items: list, train: list | None,
     metrics = task.aggregate(items, outputs, scores)
     system.close()
     return {"system": spec, "n": len(items), "metrics": metrics, "load_s": load_s,
-            "fit_s": fit_s, "predict_s_per_item": (total - load_s - fit_s) / len(items),
+            "train_s": train_s, "predict_s_per_item": (total - load_s - train_s) / len(items),
             "cpu_s_per_item": cpu_s / len(items)}
 
 
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 def print_row(task_name: str, r: dict, names: list[str]) -> None:
     values = "  ".join(f"{n}={fmt(r['metrics'][n])}" for n in names)
     print(f"{task_name:30s} {r['system']:42s} n={r['n']:4d}  {values}  "
-          f"load={r['load_s']:.1f}s fit={r['fit_s']:.1f}s "
+          f"load={r['load_s']:.1f}s fit={r['train_s']:.1f}s "
           f"predict={r['predict_s_per_item']:.3f}s/item cpu={r['cpu_s_per_item']:.3f}s/item",
           flush=True)
 

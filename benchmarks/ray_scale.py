@@ -176,7 +176,7 @@ def main() -> int:
         for name in plan.systems:
             system = build_local(name, plan.task)
             if plan.spec.train_items is not None:
-                system.method.fit(plan.spec.train_items())
+                system.method.train(plan.spec.train_items())
             system.close()
     print(f"one-off fitting (cached in $LMSCAPE_HOME): {time.perf_counter() - start:.1f} s")
 

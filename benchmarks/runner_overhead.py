@@ -1,7 +1,7 @@
 """How much the bench runner adds over calling the method directly.
 
 Same items, same method instance, same batches, alternated (direct, runner, direct,
-runner, ...) so machine noise hits both alike. The direct path is ``method.fit(train)``
+runner, ...) so machine noise hits both alike. The direct path is ``method.train(train)``
 then ``method.predict(batch)`` for every batch; the runner path is ``Runner.run`` with
 the cache off and a fresh run each round (fit, predict, per-batch scoring, cost and
 store writes, RSS sampling, the summary with bootstrap intervals).
@@ -58,7 +58,7 @@ def main() -> int:
 
     def direct() -> None:
         if train is not None:
-            method.fit(train)
+            method.train(train)
         for batch in batches:
             method.predict(batch)
 

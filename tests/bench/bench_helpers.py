@@ -87,7 +87,7 @@ class Vader(Method):
         self.fitted_on = 0
         self.calls = 0
 
-    def fit(self, train_items: list[Item]) -> None:
+    def train(self, train_items: list[Item]) -> None:
         self.fitted_on = len(train_items)
 
     def predict(self, items: list[Item]) -> list[Prediction]:

@@ -1,5 +1,5 @@
 """run_plans times every system (load, fit, items, CPU) and the run's summary keeps
-load_s and fit_s; the breakdown adds up and prints with names whole at 80 columns."""
+load_s and train_s; the breakdown adds up and prints with names whole at 80 columns."""
 
 from __future__ import annotations
 
@@ -36,15 +36,15 @@ def test_run_plans_times_each_system_and_keeps_load_and_fit_in_the_summary(store
     result = run_plans(store, plans())
     vader, missing, yake = result.timings
     assert (vader.task, vader.system, vader.status) == ("sentiment", "vader", "done")
-    assert missing.status == "skipped" and missing.fit_s is None and missing.items_s == 0
+    assert missing.status == "skipped" and missing.train_s is None and missing.items_s == 0
     assert yake.status == "done" and yake.n_computed == 3
     for t in (vader, yake):
         assert t.load_s >= 0 and t.items_s > 0 and t.cpu_s >= 0
-        assert t.total_s >= t.load_s + (t.fit_s or 0) + t.items_s
+        assert t.total_s >= t.load_s + (t.train_s or 0) + t.items_s
     by_system = {o.system: o.summary for o in result.outcomes}
     assert by_system["vader"]["load_s"] == pytest.approx(vader.load_s)
-    assert by_system["vader"]["fit_s"] == vader.fit_s
-    assert yake.fit_s is not None  # both tasks have a train split, so fit() is timed
+    assert by_system["vader"]["train_s"] == vader.train_s
+    assert yake.train_s is not None  # both tasks have a train split, so train() is timed
     # the same run again is served from the cache
     again = run_plans(store, plans())
     assert again.timings[0].n_cached == 6 and again.timings[0].n_computed == 0
@@ -60,7 +60,7 @@ def test_breakdown_adds_up_and_prints_whole_names_at_80_columns(store):
     assert breakdown.accounted_s + breakdown.other_s == pytest.approx(
         max(breakdown.usage.wall_s, breakdown.accounted_s))
     one_off = breakdown.one_off()
-    assert set(one_off) == {"model loads", "fits", "reading items"}
+    assert set(one_off) == {"model loads", "training", "reading items"}
     data = breakdown.as_dict()
     assert data["systems"][0]["system"] == "vader" and data["usage"]["peak_rss_bytes"] > 0
 

@@ -205,7 +205,7 @@ def test_workers_load_a_model_by_name_and_fit_it_themselves(executor, tmp_path):
     facts = system.model.info()
     assert facts["n_threads"] == 1 and facts["path"].endswith(".gguf")  # loaded on a worker
     assert facts["size_bytes"] > 50e6 and out.summary["model_size_bytes"] == facts["size_bytes"]
-    assert out.summary["fit_s"] is not None
+    assert out.summary["train_s"] is not None
     assert out.run_id == local.run_id
     assert _rows(store, out.run_id) == _rows(local_store, local.run_id)
     store.close()

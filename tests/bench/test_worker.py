@@ -60,7 +60,7 @@ def test_a_worker_builds_by_name_and_measures_each_batch():
     local = build_system("yake", task)
     assert info.error is None and info.pid == os.getpid()
     assert (info.name, info.method, info.batch_size) == ("yake", "yake", 64)
-    assert info.cache_params == local.cache_params() and info.fits is False
+    assert info.cache_params == local.cache_params() and info.trains is False
     outcomes = worker.predict_chunk([(3, items[:5]), (4, items[5:])])
     assert [o.index for o in outcomes] == [3, 4]
     expected = [p.output for p in local.method.predict(items)]
@@ -79,7 +79,7 @@ def test_a_failed_build_comes_back_as_a_value():
     assert isinstance(info.error, NotFoundError) and "did you mean 'vader'" in str(info.error)
     [outcome] = worker.predict_chunk([(0, list(get_task("sentiment").items("dev", limit=2)))])
     assert outcome.error is info.error and outcome.predictions is None
-    assert worker.fit([])[1] is info.error
+    assert worker.train([])[1] is info.error
 
 
 def test_an_error_that_cannot_travel_keeps_its_type_and_text():

@@ -152,7 +152,7 @@ def test_chat_drops_oldest_turns_to_fit_the_window(app, smol_ready):
 
 def test_fit_history_keeps_the_newest_message(smol_ready):
     from lmscape.backends.llamacpp import LlamaCppBackend
-    from lmscape.cli.run_cmd import fit_history
+    from lmscape.cli.run_cmd import trim_history
 
     with LlamaCppBackend(SMOLLM2, n_ctx=128, n_threads=1) as backend:
         history = []
@@ -162,7 +162,7 @@ def test_fit_history_keeps_the_newest_message(smol_ready):
                 {"role": "assistant", "content": f"answer {i} " + "dolor sit " * 8},
             ]
         history.append({"role": "user", "content": "last question"})
-        messages, dropped = fit_history(backend, "Be brief.", history, max_tokens=32)
+        messages, dropped = trim_history(backend, "Be brief.", history, max_tokens=32)
         assert dropped > 0 and dropped % 2 == 0
         assert messages[0] == {"role": "system", "content": "Be brief."}
         assert messages[-1]["content"] == "last question"

@@ -50,11 +50,11 @@ def test_few_shot_choice_on_gemma(task, gemma):
     system = build_system("gemma-3-270m/few-shot-choice", task, backend=gemma, n_calib=12)
     assert system.name == "gemma-3-270m/few-shot-choice" and system.model_id == "gemma-3-270m"
     train = list(task.items("train"))
-    system.method.fit(train)  # calibration: 12 train items that are not shots
+    system.method.train(train)  # calibration: 12 train items that are not shots
     threshold = system.method.threshold
     assert threshold is not None and system.method.calibration["n"] == 12
     again = build_system("gemma-3-270m/few-shot-choice", task, backend=gemma, n_calib=12)
-    again.method.fit(train)
+    again.method.train(train)
     assert again.method.threshold == threshold  # reused from $LMSCAPE_HOME/calibration
     items = [Item(id="good", text="a moving , beautifully acted masterpiece .", reference="positive"),
              Item(id="bad", text="a dull , tedious and lifeless mess .", reference="negative"),

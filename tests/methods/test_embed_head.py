@@ -13,7 +13,7 @@ def test_logreg_head_trains_on_train_caches_and_predicts(minilm, lmscape_home):
     system = build_system("all-minilm-l6-v2/logreg-head", task, backend=minilm, train_limit=1000)
     method = system.method
     train = list(task.items("train"))
-    method.fit(train)
+    method.train(train)
     assert method.fit_info["cached"] is False and method.fit_info["n_train"] == 1000
     assert method.classes == ["negative", "positive"]
     assert len(list((lmscape_home / "heads").glob("*.npz"))) == 1
@@ -27,7 +27,7 @@ def test_logreg_head_trains_on_train_caches_and_predicts(minilm, lmscape_home):
         assert p.output == max(p.extra["probs"], key=p.extra["probs"].get)
 
     again = build_system("all-minilm-l6-v2/logreg-head", task, backend=minilm, train_limit=1000)
-    again.method.fit(train)
+    again.method.train(train)
     assert again.method.fit_info["cached"] is True
     assert [p.output for p in again.method.predict(items[:5])] == [p.output for p in preds[:5]]
 

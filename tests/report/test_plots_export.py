@@ -59,7 +59,7 @@ def test_dialogue_exports_carry_every_metric_with_its_direction(default_names_st
     directions = {m["name"]: m["higher_is_better"] for m in board["metrics"]}
     assert directions == {"chrf": True, "perplexity": False}
     assert board["headline"] == ["chrf", "perplexity"]
-    assert all("load_s" in r and "fit_s" in r for r in board["measured"])
+    assert all("load_s" in r and "train_s" in r for r in board["measured"])
 
 
 def test_html_report_gives_perplexity_a_column_arrow_and_its_own_plots(default_names_store,  # noqa: F811

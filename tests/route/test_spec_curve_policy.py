@@ -155,8 +155,8 @@ def test_calibration_items_are_left_out_only_of_fits_that_learn_from_items():
         cascade = CascadeMethod(task, [shots, lexicon], thresholds=[0.5],
                                 calibration_ids=["b"])
         items = [Item(id=i, text="t", reference="positive") for i in "abc"]
-        assert [it.id for it in cascade.fit_items(shots, items)] == ["a", "b", "c"]
-        assert [it.id for it in cascade.fit_items(lexicon, items)] == ["a", "c"]
+        assert [it.id for it in cascade.training_items(shots, items)] == ["a", "b", "c"]
+        assert [it.id for it in cascade.training_items(lexicon, items)] == ["a", "c"]
     finally:
         shots.close()
         lexicon.close()

@@ -67,7 +67,7 @@ from lmscape.backends.llamacpp_batch import row_logprobs, row_scores
 
 
 @dataclass
-class Score:
+class SpanScore:
     logprob: float
     is_greedy: bool
     n_decoded: int  # tokens actually run through the model for this item
@@ -107,7 +107,7 @@ class PrefixScorer:
         self._llm.n_tokens = 0
 
     def score(self, context: Sequence[int], continuation: Sequence[int],
-              top_n: int | None = None) -> Score:
+              top_n: int | None = None) -> SpanScore:
         """Sum of log-probabilities of ``continuation`` after ``context`` (and, with
         ``top_n``, each token's log-probability and the ``top_n`` best tokens there).
 
@@ -119,7 +119,7 @@ class PrefixScorer:
         first_needed = len(context) - 1  # position whose logits predict continuation[0]
         last_needed = len(full) - 2
         if not continuation:
-            return Score(0.0, True, 0, tokens=[] if top_n is not None else None)
+            return SpanScore(0.0, True, 0, tokens=[] if top_n is not None else None)
         detail: list | None = [] if top_n is not None else None
 
         keep = 0
@@ -167,4 +167,4 @@ class PrefixScorer:
         # Llama.generate re-evaluate one token before it samples.
         if hasattr(llm, "_requires_eval"):
             llm._requires_eval = True
-        return Score(logprob, greedy, len(full) - keep, tokens=detail)
+        return SpanScore(logprob, greedy, len(full) - keep, tokens=detail)

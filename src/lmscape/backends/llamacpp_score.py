@@ -54,7 +54,7 @@ from lmscape.backends.llamacpp_batch import (
     row_scores,
     sequence_context,
 )
-from lmscape.backends.llamacpp_prefix import Score, common_prefix_len
+from lmscape.backends.llamacpp_prefix import SpanScore, common_prefix_len
 
 # one row: token, position, (request, target token) pairs scored on this row's logits
 Row = tuple[int, int, tuple[tuple[int, int], ...]]
@@ -117,15 +117,15 @@ class BatchScorer:
 
     # -- public ----------------------------------------------------------------------
     def score(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
-              top_n: int | None = None) -> list[Score]:
+              top_n: int | None = None) -> list[SpanScore]:
         """Sum of log-probabilities of each continuation after its context; with
         ``top_n``, also each continuation token's log-probability and the ``top_n``
-        most likely tokens at its position (``Score.tokens``, in order).
+        most likely tokens at its position (``SpanScore.tokens``, in order).
 
         Every context holds at least one token; each pair fits the window (the caller
         checks both).
         """
-        results = [Score(0.0, True, 0, tokens=[] if top_n is not None else None)
+        results = [SpanScore(0.0, True, 0, tokens=[] if top_n is not None else None)
                    for _ in pairs]
         self._top_n = top_n
         groups: dict[tuple[int, ...], list[int]] = {}
@@ -250,7 +250,7 @@ class BatchScorer:
             batch.length = min(batch.length, room)
         return batches
 
-    def _run(self, batch: _Batch, n_prefix: int, results: list[Score]) -> None:
+    def _run(self, batch: _Batch, n_prefix: int, results: list[SpanScore]) -> None:
         lib, mem = self._lib, self._mem()
         for slot, job in enumerate(batch.jobs, start=1):
             job.slot = slot
@@ -267,7 +267,7 @@ class BatchScorer:
             lib.llama_memory_seq_rm(mem, job.slot, -1, -1)
 
     def _decode_rows(self, parts: list[tuple[_Job, list[Row]]], length: int,
-                     results: list[Score]) -> None:
+                     results: list[SpanScore]) -> None:
         """Decode each job's ``rows`` on its slot, padded at the end to ``length`` (and to
         ``min_rows`` in all); read the scored rows."""
         tokens = self._batch

@@ -1,6 +1,6 @@
 """Where the time of one ``lmscape bench`` invocation went.
 
-- :class:`SystemTiming`: per system, filled by ``suite.run_plans``: load, fit, items,
+- :class:`SystemTiming`: per system, filled by ``suite.run_plans``: load, train, items,
   total (wall seconds) and CPU seconds over the same span;
 - :class:`PhaseClock`: the one-off work around the systems (start-up and imports,
   reading the items, printing the leaderboards, writing the report), timed by the
@@ -29,7 +29,7 @@ class SystemTiming:
     system: str
     status: str  # done | skipped (could not be built) | failed (raised while running)
     load_s: float  # building the system: loading the model, the method's set-up
-    fit_s: float | None = None  # training / calibration (None: the method has none)
+    train_s: float | None = None  # training / calibration (None: the method has none)
     items_s: float = 0.0  # predicting, scoring and storing the items
     total_s: float = 0.0  # all of the above plus closing the model and freeing memory
     cpu_s: float = 0.0  # user + system CPU of the process and ended children, same span
@@ -87,7 +87,7 @@ class Breakdown:
     def one_off(self) -> dict[str, float]:
         """Seconds of one-off work: model loads and fits of all systems, then each phase."""
         out = {"model loads": sum(s.load_s for s in self.systems),
-               "fits": sum(s.fit_s or 0.0 for s in self.systems)}
+               "training": sum(s.train_s or 0.0 for s in self.systems)}
         out.update({p.name: p.wall_s for p in self.phases})
         return out
 

@@ -13,7 +13,7 @@
    loads no model, and run ids and cache keys are those of the local executor.
 2. **Fit once per worker.** When the method trains something (a head, a calibration)
    the training items go to the object store once; the first worker fits, then the
-   other workers start and fit on the same items (what the first one cached in a shared
+   other workers start and train on the same items (what the first one cached in a shared
    ``$LMSCAPE_HOME`` is read, not recomputed).
 3. **Chunks.** The runner's batches (same size and order as with the local executor,
    so every batch holds the same items and scores come out identical) are grouped into
@@ -85,7 +85,7 @@ class RemoteModel:
 
 class RemoteMethod:
     """The method of a :class:`RemoteSystem`: what the runner reads of a method, with
-    ``fit`` and ``predict`` done by the workers."""
+    ``train`` and ``predict`` done by the workers."""
 
     def __init__(self, pool: WorkerPool, info: WorkerInfo) -> None:
         self._pool = pool
@@ -101,8 +101,8 @@ class RemoteMethod:
     def cache_params(self) -> dict[str, Any]:
         return dict(self._params)
 
-    def fit(self, train_items: list[Item]) -> None:
-        self._pool.fit(train_items)
+    def train(self, train_items: list[Item]) -> None:
+        self._pool.train(train_items)
 
     def predict(self, items: list[Item]) -> list[Prediction]:
         outcome = self._pool.predict_one(items)
@@ -370,15 +370,15 @@ class WorkerPool:
         """Process ids of the ready workers (for operators and tests)."""
         return [self.pids[a] for a in self.ready if a in self.pids]
 
-    # -- fit and predict -------------------------------------------------------------
-    def fit(self, train_items: list[Item]) -> None:
+    # -- train and predict -------------------------------------------------------------
+    def train(self, train_items: list[Item]) -> None:
         """Fit the started workers; the items stay in the object store, and every worker
         started later (``run``, replacements) fits on them before its first chunk."""
-        if self.info is None or not self.info.fits:
+        if self.info is None or not self.info.trains:
             return
         self.train_ref = self.ray.put(train_items)
         for actor in list(self.ready):
-            _, error = self.ray.get(actor.fit.remote(self.train_ref))
+            _, error = self.ray.get(actor.train.remote(self.train_ref))
             if error is not None:
                 raise error
 

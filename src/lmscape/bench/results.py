@@ -100,7 +100,7 @@ class BoardRow:
     tokens_per_s: float | None = None
     items_per_s: float | None = None
     peak_rss_bytes: int | None = None
-    rss_added_bytes: int | None = None  # memory the system added (load + fit + predict)
+    rss_added_bytes: int | None = None  # memory the system added (load + train + predict)
     model_size_bytes: int | None = None
     cost_usd_per_1k: float | None = None
     cost_basis: str | None = None
@@ -113,7 +113,7 @@ class BoardRow:
     prompt_tokens_mean: float | None = None
     completion_tokens_mean: float | None = None
     load_s: float | None = None  # building the system in its latest run (model load)
-    fit_s: float | None = None  # training / calibration in its latest run
+    train_s: float | None = None  # training / calibration in its latest run
     predict_s: float | None = None  # the method's own time over the stored items
     member_share: dict[str, float] | None = None  # routed systems: who answered how much
     rank: int | None = None  # within ``rank_metric``'s group; None: not ranked
@@ -217,7 +217,7 @@ def _measured_row(run: RunRecord) -> BoardRow:
         n_errors=int(s.get("n_errors") or 0), metrics=s.get("metrics") or {},
         prompt_tokens_mean=s.get("prompt_tokens_mean"),
         completion_tokens_mean=s.get("completion_tokens_mean"),
-        load_s=s.get("load_s"), fit_s=s.get("fit_s"), predict_s=s.get("wall_s"),
+        load_s=s.get("load_s"), train_s=s.get("train_s", s.get("fit_s")), predict_s=s.get("wall_s"),
         member_share=s.get("member_share"),
     )
 

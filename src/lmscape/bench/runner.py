@@ -8,7 +8,7 @@ For each system the runner
    ``(run_id, item_id)``, so nothing is stored twice); otherwise starts the run afresh;
 3. answers items from the prediction cache where it can (key: system, task version,
    item, method parameters), so re-runs are free;
-4. calls ``method.fit(train_items)`` once if the task has a train split and something is
+4. calls ``method.train(train_items)`` once if the task has a train split and something is
    left to predict, then sends the rest in batches of ``method.preferred_batch_size``
    through an :class:`~lmscape.bench.executor.Executor` (several batches in flight for
    remote models; chunks of batches on Ray workers, which also do the fitting);
@@ -222,7 +222,7 @@ class Runner:
         """Run ``system`` on ``spec``. ``rss_baseline`` is the process RSS measured before
         the system was built; with it, results also record the memory the system added.
         ``load_s`` is the time the caller took to build the system (model load); it is
-        kept in the summary beside ``fit_s``."""
+        kept in the summary beside ``train_s``."""
         self._rss_baseline = rss_baseline
         task = spec.task
         ids = [item.id for item in spec.items]
@@ -241,7 +241,7 @@ class Runner:
         outcome = RunOutcome(run_id=run_id, system=system.name, status="running",
                              n_items=len(spec.items), n_resumed=len(spec.items) - len(todo))
         self.progress.start(system.name, len(spec.items), outcome.n_resumed)
-        fit_s: float | None = None
+        train_s: float | None = None
         try:
             hits = self.cache.get_many(keys.values()) if self.use_cache and todo else {}
             cached = [(item, keys[item.id], hits[keys[item.id]], None)
@@ -253,7 +253,7 @@ class Runner:
             outcome.n_cached = len(cached)
             left = [item for item in todo if keys[item.id] not in hits]
             if left:
-                fit_s = self._fit(system, spec)
+                train_s = self._train(system, spec)
                 outcome.n_errors = self._predict(run_id, system, spec, cost, left, keys)
                 outcome.n_computed = len(left)
         except BaseException:
@@ -264,7 +264,7 @@ class Runner:
             self.store, run_id, task, {item.id: item for item in spec.items},
             extra={
                 "load_s": load_s,
-                "fit_s": fit_s,
+                "train_s": train_s,
                 "model_size_bytes": model_size_bytes(getattr(system.method, "model", None)),
                 "is_local": cost.is_local,
                 "cost_basis": cost.basis,
@@ -281,14 +281,14 @@ class Runner:
         self.progress.finish(system.name)
         return outcome
 
-    def _fit(self, system: SystemLike, spec: RunSpec) -> float | None:
+    def _train(self, system: SystemLike, spec: RunSpec) -> float | None:
         if spec.task.train_split is None or spec.train_items is None:
             return None
-        fit = getattr(system.method, "fit", None)
-        if fit is None:
+        train = getattr(system.method, "train", None)
+        if train is None:
             return None
         start = time.perf_counter()
-        fit(spec.train_items())
+        train(spec.train_items())
         return time.perf_counter() - start
 
     def _predict(self, run_id: str, system: SystemLike, spec: RunSpec, cost: CostModel,

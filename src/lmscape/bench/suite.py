@@ -5,10 +5,10 @@
 task's default split. Custom runs name a task, systems and optionally a data file.
 
 :func:`run_plans` times every system it builds (:class:`SystemTiming`): the load
-(building the system), the fit (training or calibration, from the run's summary), the
+(building the system), the training (fitting or calibration, from the run's summary), the
 items (predicting, scoring and storing; cache hits are almost free) and the whole,
 freeing memory included, in wall seconds and in CPU seconds of the process and its
-children. The run's summary keeps ``load_s`` and ``fit_s`` too.
+children. The run's summary keeps ``load_s`` and ``train_s`` too.
 """
 
 from __future__ import annotations
@@ -208,8 +208,8 @@ def _run_one(runner: Runner, plan: BenchPlan, spec_name: str, build: Callable[..
         outcome = runner.run(system, plan.spec, resume=resume, rss_baseline=baseline,
                              load_s=timing.load_s)
         result.outcomes.append(outcome)
-        timing.status, timing.fit_s = "done", outcome.summary.get("fit_s")
-        timing.items_s = time.perf_counter() - built - timing.load_s - (timing.fit_s or 0.0)
+        timing.status, timing.train_s = "done", outcome.summary.get("train_s")
+        timing.items_s = time.perf_counter() - built - timing.load_s - (timing.train_s or 0.0)
         timing.n_computed, timing.n_cached = outcome.n_computed, outcome.n_cached
         timing.n_resumed = outcome.n_resumed
     finally:

@@ -9,9 +9,9 @@ ran start to finish:
 - latency p50/p95 per item (the method's own per-item time; for methods that process a
   whole batch at once, batch time / batch size), TTFT p50 and output tokens/s for
   generation;
-- items/s: items / wall seconds spent predicting (after model load and fit);
+- items/s: items / wall seconds spent predicting (after model load and training);
 - peak RSS of the process while predicting, and (when the suite measured the RSS before
-  building the system) the memory the system added: model load, fit and prediction;
+  building the system) the memory the system added: model load, training and prediction;
   model size on disk;
 - cost per 1k items (see :mod:`.cost`), energy and carbon per 1k items (see :mod:`.energy`);
 - for systems made of other systems (cascades, routers), ``member_share``: the share

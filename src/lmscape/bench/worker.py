@@ -1,4 +1,4 @@
-"""What runs on a distributed worker: build a system by name, fit it, predict chunks.
+"""What runs on a distributed worker: build a system by name, train it, predict chunks.
 
 A :class:`SystemRecipe` names a system the way a user does: task name, ``MODEL/METHOD``,
 method parameters and ``--base-url`` (plus, for a remote model, the driver's values of
@@ -102,7 +102,7 @@ class WorkerInfo:
     method: str = ""
     batch_size: int = 1
     cache_params: dict[str, Any] = field(default_factory=dict)
-    fits: bool = False  # the method trains something in fit()
+    trains: bool = False  # the method learns something in train()
     model: dict[str, Any] | None = None  # model.info() and its size, read on the worker
     endpoint: str | None = None
 
@@ -130,7 +130,7 @@ class SystemWorker:
             self.error = portable(exc)
             return
         if train_items is not None:
-            _, self.error = self.fit(train_items)
+            _, self.error = self.train(train_items)
 
     def describe(self) -> WorkerInfo:
         info = WorkerInfo(pid=self.pid, host=socket.gethostname(), error=self.error)
@@ -149,18 +149,18 @@ class SystemWorker:
         info.method = method.name
         info.batch_size = int(method.preferred_batch_size)
         info.cache_params = cache_params() if callable(cache_params) else method.cache_params()
-        info.fits = _overrides_fit(method)
+        info.trains = _overrides_train(method)
         info.model = facts
         info.endpoint = getattr(system, "endpoint", None)
         return info
 
-    def fit(self, train_items: list[Item]) -> tuple[float, BaseException | None]:
+    def train(self, train_items: list[Item]) -> tuple[float, BaseException | None]:
         """Fit the method on ``train_items``: (seconds, error or None)."""
         if self.error is not None:
             return 0.0, self.error
         start = time.perf_counter()
         try:
-            self.system.method.fit(train_items)
+            self.system.method.train(train_items)
         except Exception as exc:  # noqa: BLE001 - handed to the driver as a value
             return time.perf_counter() - start, portable(exc)
         return time.perf_counter() - start, None
@@ -220,7 +220,7 @@ def _accepts(cls: type, parameter: str) -> bool:
         return False
 
 
-def _overrides_fit(method: Any) -> bool:
+def _overrides_train(method: Any) -> bool:
     from lmscape.methods.base import Method
 
-    return getattr(type(method), "fit", Method.fit) is not Method.fit
+    return getattr(type(method), "train", Method.train) is not Method.train

@@ -167,7 +167,7 @@ def _prompt_size(backend, messages: list[dict[str, str]]) -> int:
     return sum(backend.count_tokens(m["content"]) + MESSAGE_OVERHEAD_TOKENS for m in messages)
 
 
-def fit_history(
+def trim_history(
     backend, system: str | None, history: list[dict[str, str]], max_tokens: int
 ) -> tuple[list[dict[str, str]], int]:
     """Drop the oldest turns until the prompt leaves ``max_tokens`` of room.
@@ -226,7 +226,7 @@ def chat(
                 err_console.print("(history cleared)", style="dim", highlight=False)
                 continue
             history.append({"role": "user", "content": text})
-            messages, dropped = fit_history(backend, system, history, max_tokens)
+            messages, dropped = trim_history(backend, system, history, max_tokens)
             request = Request(messages=messages, max_tokens=max_tokens, temperature=temperature)
             try:
                 answer, final = _stream_answer(backend, request)

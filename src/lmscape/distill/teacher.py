@@ -119,9 +119,9 @@ def label_texts(store: Store, system: Any, task: Task, items: list[Item], *,
     if on_start:
         on_start(len(keys), len(stored))
     if todo:
-        fit = getattr(system.method, "fit", None)
-        if fit is not None and train_items is not None and task.train_split:
-            fit(train_items())
+        train = getattr(system.method, "train", None)
+        if train is not None and train_items is not None and task.train_split:
+            train(train_items())
         size = max(1, int(system.method.preferred_batch_size))
         batches = [todo[i:i + size] for i in range(0, len(todo), size)]
         concurrency = 1 if cost.is_local else REMOTE_CONCURRENCY

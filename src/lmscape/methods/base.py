@@ -36,9 +36,9 @@ class Method(ABC):
     # A model-free method's code comes from this PyPI distribution (its licence is the
     # system's licence; ``lmscape recommend --licence`` reads it from the installed metadata).
     library: ClassVar[str | None] = None
-    # ``fit`` learns from each training item (a classifier head, fine-tuning). A method
+    # ``train`` learns from each training item (a classifier head, fine-tuning). A method
     # that only draws a few shots and one decision threshold from the train split says
-    # False: leaving some train items out of its fit would change its shots, not stop
+    # False: leaving some train items out of its training would change its shots, not stop
     # it from having learned them (routing keeps calibration items out of fits that learn).
     learns_from_items: ClassVar[bool] = True
 
@@ -61,7 +61,7 @@ class Method(ABC):
         for model in self.models():
             model.close()
 
-    def fit(self, train_items: list[Item]) -> None:
+    def train(self, train_items: list[Item]) -> None:
         """Train whatever the method trains (a classifier head); default: nothing."""
 
     @abstractmethod

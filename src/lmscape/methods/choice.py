@@ -11,7 +11,7 @@ only the query at the end differs, so backends that reuse the KV cache of a shar
 prefix (llama.cpp) evaluate the shots once.
 
 Calibration (binary label sets, on by default): small models prefer one verbalizer
-whatever the input. ``fit`` scores ``n_calib`` (200) seeded train items that are not
+whatever the input. ``train`` scores ``n_calib`` (200) seeded train items that are not
 shots and sets the decision threshold on logprob(positive) − logprob(negative) that
 maximises their accuracy (ties: the threshold nearest 0). Only train items are used.
 The threshold is saved under ``$LMSCAPE_HOME/calibration/``, keyed by model, task
@@ -111,7 +111,7 @@ class ZeroShotChoice(Method):
         return self._prefix
 
     # -- calibration (train items only) ----------------------------------------------
-    def fit(self, train_items: list[Item]) -> None:
+    def train(self, train_items: list[Item]) -> None:
         if self._prefix is None:
             self._prefix = self._build_prefix(train_items)
         if not self.calibrate or self.threshold is not None:
@@ -143,7 +143,7 @@ class ZeroShotChoice(Method):
 
     def _ensure_fitted(self) -> None:
         if self.calibrate and self.threshold is None:
-            self.fit(self._train_items())
+            self.train(self._train_items())
 
     def _diff(self, prediction: Prediction) -> float:
         lo, hi = self.task.labels

@@ -1,13 +1,13 @@
 """Frozen encoder embeddings + a logistic-regression head trained on the train split.
 
-``fit(train_items)`` embeds the training texts with the system's model (any backend
+``train(train_items)`` embeds the training texts with the system's model (any backend
 that can embed: all-MiniLM-L6-v2 through sentence-transformers by default) and fits
 scikit-learn's ``LogisticRegressionCV`` (L2, the regularisation strength chosen by
 5-fold cross-validation **on the train split only**). The fitted head is saved under
 ``$LMSCAPE_HOME/heads/`` keyed by (model, task version, digest of the training item
 ids and labels, settings), so later runs skip the embedding and training.
 
-If ``predict`` is called before ``fit``, the head is fitted on the task's train split.
+If ``predict`` is called before ``train``, the head is fitted on the task's train split.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class LogRegHead(Method):
         digest = hashlib.sha256(key.encode()).hexdigest()[:24]
         return load_settings().home / "heads" / f"{self.name}-{digest}.npz"
 
-    def fit(self, train_items: list[Item]) -> None:
+    def train(self, train_items: list[Item]) -> None:
         if self.train_limit:
             rng = np.random.default_rng(self.seed)
             keep = sorted(rng.choice(len(train_items), size=min(int(self.train_limit),
@@ -109,7 +109,7 @@ class LogRegHead(Method):
         self.coef, self.intercept = clf.coef_.astype(np.float64), clf.intercept_.astype(np.float64)
         self.classes = [str(c) for c in clf.classes_]
         self.fit_info = {"cached": False, "n_train": len(train_items), "C": float(clf.C_[0]),
-                         "embed_s": embed_s, "fit_s": time.perf_counter() - start}
+                         "embed_s": embed_s, "train_s": time.perf_counter() - start}
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, coef=self.coef, intercept=self.intercept, classes=np.array(self.classes))
@@ -120,7 +120,7 @@ class LogRegHead(Method):
             if not self.task.train_split:
                 raise DataError(f"task {self.task.name!r} has no train split for the head",
                                 hint="pick a task with a train split")
-            self.fit(list(self.task.items(self.task.train_split)))
+            self.train(list(self.task.items(self.task.train_split)))
 
     # -- prediction ------------------------------------------------------------------
     def probabilities(self, x: np.ndarray) -> np.ndarray:

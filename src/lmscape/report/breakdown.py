@@ -14,7 +14,7 @@ from rich.table import Table
 
 from lmscape.bench.breakdown import Breakdown
 from lmscape.report import fmt
-from lmscape.report.names import FLOOR, Names, display_names, fit
+from lmscape.report.names import FLOOR, Names, display_names, within_width
 
 CAPTION = ("load: building the system (model load) · fit: training or calibration · "
            "items: predicting, scoring and storing the items (cache hits are nearly free) · "
@@ -29,7 +29,7 @@ def _s(value: float | None) -> str:
 def breakdown_table(breakdown: Breakdown, width: int = 150) -> Table:
     """The time breakdown for a terminal ``width`` columns wide (names kept whole)."""
     systems = [s.system for s in breakdown.systems]
-    found = fit(lambda names: [_table(breakdown, names)], systems, width)
+    found = within_width(lambda names: [_table(breakdown, names)], systems, width)
     return found[0][0] if found else _table(breakdown, display_names(systems, FLOOR))
 
 
@@ -42,7 +42,7 @@ def _table(b: Breakdown, names: Names) -> Table:
     table = Table(title=title, title_justify="left", caption_justify="left",
                   box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("system / one-off work", no_wrap=True)
-    for header in ("load", "fit", "items", "total", "CPU"):
+    for header in ("load", "train", "items", "total", "CPU"):
         table.add_column(header, justify="right", no_wrap=True)
     task = None
     for s in b.systems:
@@ -52,7 +52,7 @@ def _table(b: Breakdown, names: Names) -> Table:
             task = s.task
             table.add_row(f"[bold]{task}:[/]", "", "", "", "", "")
         items = _s(s.items_s) if s.status == "done" else s.status
-        table.add_row(names(s.system), _s(s.load_s), _s(s.fit_s), items,
+        table.add_row(names(s.system), _s(s.load_s), _s(s.train_s), items,
                       _s(s.total_s), _s(s.cpu_s))
     table.add_section()
     for p in b.phases:
@@ -60,7 +60,7 @@ def _table(b: Breakdown, names: Names) -> Table:
     if b.other_s is not None:
         table.add_row("other (store, set-up)", "", "", "", _s(b.other_s), "")
     table.add_section()
-    fits = [s.fit_s for s in b.systems if s.fit_s is not None]
+    fits = [s.train_s for s in b.systems if s.train_s is not None]
     table.add_row("[bold]all[/]", _s(sum(s.load_s for s in b.systems)),
                   _s(sum(fits)) if fits else "—", _s(sum(s.items_s for s in b.systems)),
                   _s(b.usage.wall_s if b.usage else b.accounted_s),

@@ -23,7 +23,7 @@ CSV_COLUMNS = (
     "task", "dataset", "kind", "rank", "rank_metric", "system", "model", "metric", "quality",
     "low", "high", "n", "n_errors", "latency_p50_s", "latency_p95_s", "ttft_p50_s",
     "tokens_per_s", "items_per_s", "peak_rss_bytes", "rss_added_bytes", "model_size_bytes",
-    "load_s", "fit_s", "predict_s", "cost_usd_per_1k", "cost_basis", "kwh_per_1k",
+    "load_s", "train_s", "predict_s", "cost_usd_per_1k", "cost_basis", "kwh_per_1k",
     "gco2e_per_1k", "source", "setting", "run_id", "machine",
 )
 

@@ -122,7 +122,7 @@ def table_width(renderable: Any) -> int:
     return console.measure(renderable).maximum
 
 
-def fit(build: Callable[[Names], Sequence[Any]], systems: Iterable[str], width: int
+def within_width(build: Callable[[Names], Sequence[Any]], systems: Iterable[str], width: int
         ) -> tuple[Sequence[Any], Names] | None:
     """The renderables ``build(names)`` gives at the loosest model-part limit at which
     every one of them fits in ``width`` columns, or None when none does."""

@@ -11,8 +11,8 @@ of member systems. Its predictions carry, for the bench and the gateway:
   price), summed over the members that ran on the item.
 
 Guarantees: a member only ever sees the items routed to it (a cascade never runs the
-large member on items the small one answered); members whose fit learns from items
-are fitted on the train items minus the calibration items (see ``fit_items``); a
+large member on items the small one answered); members whose training learns from items
+are fitted on the train items minus the calibration items (see ``training_items``); a
 routed system refuses to predict its own calibration items (``DataError``), so
 calibration and evaluation never share items.
 """
@@ -97,23 +97,23 @@ class RoutedMethod(Method):
             m.close()
 
     # -- fitting -------------------------------------------------------------------------
-    def fit_items(self, member: Any, train_items: list[Item]) -> list[Item]:
+    def training_items(self, member: Any, train_items: list[Item]) -> list[Item]:
         """What ``member`` is fitted on: the train items without the calibration items
-        when its fit learns from items (a head would be overconfident on items it was
+        when its training learns from items (a head would be overconfident on items it was
         trained on); else all of them, so it is the very system it is on its own."""
         if not getattr(member.method, "learns_from_items", True):
             return train_items
         return [it for it in train_items if it.id not in self.calibration_ids]
 
     def fit_members(self, train_items: list[Item]) -> None:
-        """Fit each member (see :meth:`fit_items`)."""
+        """Fit each member (see :meth:`training_items`)."""
         if self._members_fitted:
             return
         for m in self.members:
-            m.method.fit(self.fit_items(m, train_items))
+            m.method.train(self.training_items(m, train_items))
         self._members_fitted = True
 
-    def fit(self, train_items: list[Item]) -> None:
+    def train(self, train_items: list[Item]) -> None:
         if self.thresholds is None:
             from lmscape.route.calibrate import calibrate_here
 
@@ -134,7 +134,7 @@ class RoutedMethod(Method):
                 raise DataError(f"{self.label} needs calibration but task {self.task.name!r} "
                                 "has no train split",
                                 hint="give thresholds (threshold=0.8) or calibrate a policy")
-            self.fit(list(self.task.items(self.task.train_split)))
+            self.train(list(self.task.items(self.task.train_split)))
 
     # -- running members ---------------------------------------------------------------------
     def run_member(self, j: int, items: list[Item], *, confident: bool

@@ -1,7 +1,7 @@
 """Calibrate a routed system: pick its thresholds on labelled calibration items.
 
 1. Draw the calibration items: ``limit`` seeded items of a labelled split (the train
-   split by default; never the evaluation items). Members whose fit learns from items
+   split by default; never the evaluation items). Members whose training learns from items
    (heads) are fitted on the train items that are not calibration items; the others
    (few-shot choice) exactly as on their own.
 2. Run every member on them through the bench runner (stored, cached:
@@ -159,12 +159,12 @@ def calibrate_built(method: Any, items: list[Item], *, split: str,
                     train_items: list[Item], goal: dict[str, Any], store: Store,
                     progress: Progress | None = None) -> CalibrationResult:
     """Calibrate an already built cascade or router on ``items`` and set its thresholds
-    (members are fitted on ``train_items`` as :meth:`RoutedMethod.fit_items` says)."""
+    (members are fitted on ``train_items`` as :meth:`RoutedMethod.training_items` says)."""
     task, members = method.task, method.members
     method.calibration_ids = {it.id for it in items}
     digest = hashlib.sha256("\n".join(it.id for it in items).encode()).hexdigest()[:12]
     outcomes = collect(store, task, members, items, dataset=f"calibration:{split}@{digest}",
-                       fit_items=lambda m: method.fit_items(m, train_items),
+                       training_items=lambda m: method.training_items(m, train_items),
                        progress=progress)
     method._members_fitted = True  # the runner fitted each member
     scores = np.stack([o.scores for o in outcomes], axis=1)

@@ -43,15 +43,15 @@ class MemberOutcomes:
 
 
 def collect(store: Store, task: Any, members: list[Any], items: list[Item], *,
-            dataset: str, fit_items: Callable[[Any], list[Item]],
+            dataset: str, training_items: Callable[[Any], list[Item]],
             progress: Progress | None = None) -> list[MemberOutcomes]:
-    """Run (or read back) every member on ``items``; each fits on ``fit_items(member)``."""
+    """Run (or read back) every member on ``items``; each fits on ``training_items(member)``."""
     runner = Runner(store, progress=progress)
     out = []
     for member in members:
         spec = RunSpec(task=task, items=items, dataset=dataset,
                        params={"calibration": True, "n": len(items)},
-                       train_items=lambda m=member: fit_items(m))
+                       train_items=lambda m=member: training_items(m))
         outcome = runner.run(member, spec, resume=True)
         out.append(read(store, outcome.run_id, task, member.name, items))
     return out
