@@ -59,3 +59,21 @@ def test_mt_bench_answers_both_turns_and_is_judged(smollm):
     assert len(pred.output["answers"]) == 2 and len(pred.output["judge_scores"]) == 2
     assert len(pred.extra["judge"]["texts"]) == 2
     task.score(item, pred.output)  # ratings may be None for a 135M judge; must not fail
+
+
+def test_the_registry_loads_the_tasks_similarity_encoder(smollm):
+    """`lmscape bench`'s default dialogue system: the task names the encoder, the
+    registry loads it, and closing the system closes it."""
+    system = build_system("smollm2-135m-instruct/next-turn", get_task("dialogue"),
+                          backend=smollm, max_tokens=4)
+    try:
+        similarity = system.method.similarity
+        assert similarity is not None and similarity.model_id == "all-minilm-l6-v2"
+        assert similarity in system.method.models()
+        (pred,) = system.method.predict(list(get_task("dialogue").items(limit=1)))
+        assert -1 <= pred.output["embed_sim"] <= 1
+    finally:
+        similarity.close()  # the shared smollm fixture stays open
+    off = build_system("smollm2-135m-instruct/next-turn", get_task("dialogue"),
+                       backend=smollm, similarity="none")
+    assert off.method.similarity is None

@@ -47,6 +47,12 @@ class Method(ABC):
         self.model = model
         self.params = params
 
+    @classmethod
+    def default_params(cls, task: Task) -> dict[str, Any]:
+        """Parameters the task supplies when the caller gives none (applied by the
+        registry before it loads ``model_params``)."""
+        return {}
+
     def cache_params(self) -> dict[str, Any]:
         """Everything that changes outputs besides model, task version and item."""
         return dict(self.params)

@@ -31,6 +31,10 @@ from lmscape.tasks.base import Item
 from lmscape.tasks.dialogue import to_messages
 
 
+def _switched_off(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().lower() in ("none", "", "false")
+
+
 class NextTurn(Method):
     """Generate the next turn; optionally grade it with a judge model."""
 
@@ -38,10 +42,17 @@ class NextTurn(Method):
     preferred_batch_size = 8
     model_params = ("judge", "similarity")
 
+    @classmethod
+    def default_params(cls, task) -> dict[str, Any]:
+        """Dialogue replies are compared with the reference by the task's encoder."""
+        if task.name == "dialogue":
+            return {"similarity": task.options.get("similarity_model")}
+        return {}
+
     def __init__(self, task, model=None, **params: Any) -> None:
-        if task.name == "dialogue" and "similarity" not in params:
-            params["similarity"] = task.options.get("similarity_model")
-        if str(params.get("similarity")).lower() in ("none", "", "false"):
+        if "similarity" not in params:
+            params.update(self.default_params(task))
+        if _switched_off(params.get("similarity")):
             params["similarity"] = None
         super().__init__(task, model, **params)
         self.max_tokens = int(params.get("max_tokens", task.prompts.get("max_tokens", 64)))

@@ -218,9 +218,11 @@ def build_system(spec: str, task: Task, *, backend: Backend | None = None,
     if not cls.needs_model and model_id is not None:
         raise ConfigError(f"method {method!r} uses no model",
                           hint=f"name the system just {method!r}")
+    params = {**cls.default_params(task), **params}
     for name in cls.model_params:
-        if isinstance(params.get(name), str):
-            params[name] = _load_model(params[name])
+        value = params.get(name)
+        if isinstance(value, str) and value.strip().lower() not in ("none", "", "false"):
+            params[name] = _load_model(value)
     model, resolved = None, None
     if model_id is not None:
         if backend is None:
