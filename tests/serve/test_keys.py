@@ -57,7 +57,7 @@ def test_cli_errors_are_one_line_with_a_fix(lmscape_home):
     bad = cli("keys", "create", "--name", "neg", "--budget-usd", "-1")
     assert bad.exit_code == 2 and "negative" in bad.output
     group = cli("usage", "--by", "week")
-    assert group.exit_code == 2 and "--by key, model, day or route" in group.output
+    assert group.exit_code == 2 and "--by key, model, day, served or route" in group.output
 
 
 PRICED = Route.of("m", "openai", "m", price=(1.0, 2.0))

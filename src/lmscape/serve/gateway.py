@@ -94,6 +94,7 @@ class Ticket:
     settle_now: bool = False  # near its budget: the response waits for its settlement
     settlement: Future | None = None  # that usage row, being committed
     route_note: str | None = None  # set when the key's budget fallback took the request
+    charge_key: bool = True  # False: recorded, not charged (the budget fallback)
 
     @property
     def key_id(self) -> str | None:
@@ -295,7 +296,7 @@ class Gateway:
             cost_nusd=cost, reserved_nusd=ticket.reserved_nusd,
             latency_ms=(now - ticket.started) * 1000,
             status=status, error=error, stream=ticket.stream,
-            route=route or ticket.route_note,
+            route=route or ticket.route_note, charge_key=ticket.charge_key,
         ))
 
     async def settled(self, ticket: Ticket) -> None:

@@ -15,14 +15,16 @@ reservation, usage row, settlement) like any other:
 - the response carries ``x-lmscape-route`` (the member that answered and why) and
   the usage row its ``route`` (JSON: policy, member, members asked, reason, the
   milliseconds spent in the members and in routing itself); the row
-  is billed what the members' list prices say for the tokens they used (local
-  members: 0, as for every local model in the gateway).
+  is billed what its members cost: local members by their wall time at
+  ``LMSCAPE_HARDWARE_USD_PER_HOUR`` (as every local model in the gateway), remote ones
+  by their tokens at list price.
 
 Budget fallback: a key created with ``--on-budget-exhausted local:MODEL`` whose
 budget cannot cover a request is served by that local model instead of a 429. The
 decision is the budget's own reservation rule (:mod:`.accounting`): the atomic
-reservation for the requested model failed, and the fallback's own (zero-priced)
-reservation is taken the same way, so it is exact across workers. The response says
+reservation for the requested model failed, so it is exact across workers. The
+fallback's machine time is recorded on its usage row but not charged to the spent
+budget (the key's owner chose local service once the budget is gone). The response says
 so (``x-lmscape-route: fallback=budget-exhausted``) and so does the usage row.
 """
 
@@ -41,7 +43,7 @@ from starlette.responses import Response, StreamingResponse
 from lmscape.backends.base import Result, Usage
 from lmscape.backends.resolve import ResolvedModel, TokenPrice
 from lmscape.errors import LmscapeError
-from lmscape.serve import accounting, shapes
+from lmscape.serve import shapes
 from lmscape.serve.config import Kind, Route
 from lmscape.serve.errors import GatewayError
 
@@ -261,8 +263,10 @@ def fallback_model(value: str) -> str:
 async def budget_fallback(gw: Any, ticket: Any, kind: Kind, prompt_bound: int,
                           completion_bound: int) -> Any | None:
     """Re-target an admitted request whose budget reservation failed to the key's
-    ``on_budget_exhausted`` local model, reserving its (zero) cost by the same rule;
-    None when the key has no fallback or the fallback cannot take it."""
+    ``on_budget_exhausted`` local model; None when the key has no fallback or the
+    fallback cannot take it. The fallback's machine time is recorded on its usage row
+    (``lmscape usage`` shows it) but not charged to the spent budget: the key's owner
+    chose to be served locally once the budget is gone, so nothing is reserved."""
     key = ticket.key
     target = getattr(key, "on_budget_exhausted", None)
     if not target:
@@ -271,13 +275,9 @@ async def budget_fallback(gw: Any, ticket: Any, kind: Kind, prompt_bound: int,
     route = gw.routes.get(name)
     if route is None or not route.is_local or kind not in route.kinds:
         return None
-    chain = [route]
-    amount = accounting.max_cost_nusd(chain, prompt_bound, completion_bound)
-    ok = await gw.pool.run(accounting.reserve, gw.store.engine, key.id, amount)
-    if not ok:
-        return None
     note = {"fallback": "budget_exhausted", "requested": ticket.model, "served": name}
-    return replace(ticket, chain=chain, reserved_nusd=amount, route_note=json.dumps(note))
+    return replace(ticket, chain=[route], reserved_nusd=0, charge_key=False,
+                   route_note=json.dumps(note))
 
 
 def annotate(ticket: Any, response: Response) -> None:

@@ -41,6 +41,7 @@ class UsageRecord:
     completion_tokens: int = 0
     cost_nusd: int = 0
     reserved_nusd: int = 0
+    charge_key: bool = True  # False: the key's budget is not charged (budget fallback)
     latency_ms: float = 0.0
     status: int = 200
     error: str | None = None
@@ -119,7 +120,7 @@ class UsageWriter:
         reserved: dict[str, int] = defaultdict(int)
         actual: dict[str, int] = defaultdict(int)
         for r in items:
-            if r.key_id is not None:
+            if r.key_id is not None and r.charge_key:
                 reserved[r.key_id] += r.reserved_nusd
                 actual[r.key_id] += r.cost_nusd
         try:
