@@ -16,7 +16,7 @@ from lmscape.bench.breakdown import Breakdown
 from lmscape.report import fmt
 from lmscape.report.names import FLOOR, Names, display_names, within_width
 
-CAPTION = ("load: building the system (model load) · fit: training or calibration · "
+CAPTION = ("load: building the system (model load) · train: training or calibration · "
            "items: predicting, scoring and storing the items (cache hits are nearly free) · "
            "total: all of it plus closing the model · CPU: user + system seconds of the "
            "process and its ended children")
