@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmscape.bench.results import leaderboard, typical_tokens
+from lmscape.bench.results import typical_tokens
 from lmscape.decide.candidates import MEASURED, build_candidates, suggest_system
 from lmscape.decide.costing import Crossing, PerCall, Reserved, crossing
 from lmscape.decide.inputs import VolumeRange, parse_volume_range
@@ -192,25 +192,11 @@ def breakeven(
 ) -> Breakeven:
     """Monthly cost per option over ``volume`` (``LOW..HIGH/PERIOD``) and where each
     API/hosting pair crosses. Reads the store and the catalog; runs nothing."""
-    from lmscape.decide.recommendation import check_task, find_run
+    from lmscape.decide.recommendation import load_board
 
     span = volume if isinstance(volume, VolumeRange) else parse_volume_range(volume)
-    own_store = store is None
-    if own_store:
-        from lmscape.store import open_store
-
-        store = open_store()
-    try:
-        if catalog is None:
-            from lmscape.catalog import load_catalog
-
-            catalog = load_catalog()
-        record = find_run(store, run) if run else None
-        name = record.task if record else check_task(store, task)
-        board = leaderboard(store, name, record.dataset if record else None, catalog=catalog)
-    finally:
-        if own_store:
-            store.close()
+    board, catalog, _ = load_board(task, run, store, catalog)
+    name = board.task
     tokens = typical_tokens(board.measured)
     cands = build_candidates(board, catalog)
     apis = sorted((c.per_call for c in cands

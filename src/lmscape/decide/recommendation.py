@@ -147,6 +147,33 @@ def check_task(store: Store, task: str | None) -> str:
     return task
 
 
+def load_board(task: str | None, run: str | None, store: Store | None, catalog: Any
+               ) -> tuple[Any, Any, Any]:
+    """The leaderboard ``recommend`` and ``breakeven`` decide from: of ``task``, or of the
+    task and dataset of finished run ``run``; returns (board, catalog, run record or None).
+    Opens (and closes) the default store and loads the catalog when not given."""
+    own_store = store is None
+    if own_store:
+        from lmscape.store import open_store
+
+        store = open_store()
+    try:
+        if catalog is None:
+            from lmscape.catalog import load_catalog
+
+            catalog = load_catalog()
+        record = find_run(store, run) if run else None
+        if record and task and task != record.task:
+            raise ConfigError(f"run {record.id[:8]} is on {record.task}, not {task}",
+                              hint="give --task or --run, not both")
+        name = record.task if record else check_task(store, task)
+        board = leaderboard(store, name, record.dataset if record else None, catalog=catalog)
+    finally:
+        if own_store:
+            store.close()
+    return board, catalog, record
+
+
 def _check_scale(min_quality: float | None, cands: list[Candidate], metric: str) -> None:
     known = [c.quality for c in cands if c.quality is not None]
     if min_quality is not None and known and max(known) <= 1 < min_quality:
@@ -198,26 +225,7 @@ def recommend(
         hardware=hardware, data_must_stay_local=data_must_stay_local, licence=licence,
         offline=offline)
     vol = parse_volume(volume)
-    own_store = store is None
-    if own_store:
-        from lmscape.store import open_store
-
-        store = open_store()
-    try:
-        if catalog is None:
-            from lmscape.catalog import load_catalog
-
-            catalog = load_catalog()
-        run_record = find_run(store, run) if run else None
-        if run_record and task and task != run_record.task:
-            raise ConfigError(f"run {run_record.id[:8]} is on {run_record.task}, not {task}",
-                              hint="give --task or --run, not both")
-        name = run_record.task if run_record else check_task(store, task)
-        board = leaderboard(store, name, run_record.dataset if run_record else None,
-                            catalog=catalog)
-    finally:
-        if own_store:
-            store.close()
+    board, catalog, run_record = load_board(task, run, store, catalog)
     return decide(board, catalog, priorities, constraints, vol,
                   run_id=run_record.id if run_record else None)
 
