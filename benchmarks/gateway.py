@@ -227,6 +227,35 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float, what: str) -> N
     raise RuntimeError(f"{what} did not open port {port} within {timeout:.0f}s")
 
 
+def wait_health(proc: subprocess.Popen, root: str, timeout: float = 120) -> None:
+    """Wait until ``lmscape serve`` at ``root`` (no ``/v1``) answers ``/health``."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"lmscape serve at {root} exited ({proc.returncode})")
+        try:
+            if httpx.get(f"{root}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"lmscape serve at {root} did not start")
+
+
+def stub_config(stub_port: int, *, include_embedded: bool) -> str:
+    """Gateway config (JSON) serving the stub upstream as model ``bench``."""
+    return json.dumps({
+        "models": [{"name": "bench", "backend": "openai", "model": "stub",
+                    "options": {"base_url": f"http://127.0.0.1:{stub_port}/v1",
+                                "api_key_env": "BENCH_UPSTREAM_KEY"},
+                    "price": {"input_per_mtok": 0.15, "output_per_mtok": 0.6}}],
+        "include_catalog": False, "include_embedded": include_embedded,
+        "limits": {"retries": 0},
+    })
+
+
 def wait_ready(port: int, path: str, headers: dict[str, str], proc: subprocess.Popen,
                timeout: float, what: str) -> None:
     """Wait until a real chat request succeeds (LiteLLM opens its port before it is ready)."""
@@ -296,14 +325,7 @@ def main() -> int:
 
         gw_port = free_port()
         config = tmp / "gateway.yaml"
-        config.write_text(json.dumps({
-            "models": [{"name": "bench", "backend": "openai", "model": "stub",
-                        "options": {"base_url": f"http://127.0.0.1:{stub_port}/v1",
-                                    "api_key_env": "BENCH_UPSTREAM_KEY"},
-                        "price": {"input_per_mtok": 0.15, "output_per_mtok": 0.6}}],
-            "include_catalog": False, "include_embedded": False,
-            "limits": {"retries": 0},
-        }))
+        config.write_text(stub_config(stub_port, include_embedded=False))
         env = {**os.environ, "LMSCAPE_HOME": str(tmp / "home"), "BENCH_UPSTREAM_KEY": "sk-bench",
                "LMSCAPE_DB": f"sqlite:///{tmp / 'gw.db'}"}
         # Both gateways check a key on every request (lmscape: cached lookup of its hash).

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,25 +32,11 @@ import time
 from pathlib import Path
 
 import yaml
+from gateway import free_port, wait_health
+from generate import PROMPTS  # the same eight prompts as the backend-level benchmark
 
 MODEL = "smollm2-135m-instruct"
-PROMPTS = (
-    "Write a short story about a lighthouse keeper.",
-    "Explain how a bicycle gear works.",
-    "List some uses of baking soda.",
-    "Describe the water cycle to a child.",
-    "What makes a good cup of tea?",
-    "Give advice to someone learning to cook.",
-    "Why is the sky blue?",
-    "Write a poem about autumn leaves.",
-)
 TARGET = 2.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(name: str, batching: bool, tmp: Path) -> tuple[subprocess.Popen, str]:
@@ -70,22 +55,6 @@ def start(name: str, batching: bool, tmp: Path) -> tuple[subprocess.Popen, str]:
          "--config", str(config), "--log-level", "warning"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     return proc, f"http://127.0.0.1:{port}/v1"
-
-
-def wait_ready(proc: subprocess.Popen, url: str) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"gateway at {url} exited ({proc.returncode})")
-        try:
-            if httpx.get(url.removesuffix("/v1") + "/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"gateway at {url} did not start")
 
 
 async def burst(url: str, tokens: int) -> tuple[float, int, list[str]]:
@@ -123,7 +92,7 @@ def main() -> int:
             for name in names:
                 procs[name], urls[name] = start(name, name == "batched", Path(tmp))
             for name in names:
-                wait_ready(procs[name], urls[name])
+                wait_health(procs[name], urls[name].removesuffix("/v1"))
                 asyncio.run(burst(urls[name], 2))  # warm-up: load the model, make contexts
             wall = dict.fromkeys(names, 0.0)
             cpu = dict.fromkeys(names, 0.0)

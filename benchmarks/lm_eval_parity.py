@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,32 +23,11 @@ import time
 from pathlib import Path
 
 import yaml
+from gateway import free_port, wait_health  # benchmarks/gateway.py
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "lm_eval" / "lmscape_sst2.yaml"
 MODEL = "gemma-3-270m"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(proc: subprocess.Popen, url: str) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"lmscape serve exited ({proc.returncode})")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("lmscape serve did not start")
 
 
 def main() -> int:
@@ -82,7 +60,7 @@ def main() -> int:
              "--tokenizer-model", MODEL, "--log-level", "warning"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         try:
-            wait_ready(server, url)
+            wait_health(server, url)
             start = time.perf_counter()
             run = subprocess.run(
                 [sys.executable, "-m", "lm_eval", "--model", "local-completions",

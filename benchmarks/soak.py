@@ -184,13 +184,7 @@ def main() -> int:
         procs.append(stub)
         gw.wait_port(stub_port, stub, 20, "stub")
         config = tmp / "gateway.yaml"
-        config.write_text(json.dumps({
-            "models": [{"name": "bench", "backend": "openai", "model": "stub",
-                        "options": {"base_url": f"http://127.0.0.1:{stub_port}/v1",
-                                    "api_key_env": "BENCH_UPSTREAM_KEY"},
-                        "price": {"input_per_mtok": 0.15, "output_per_mtok": 0.6}}],
-            "include_catalog": False, "include_embedded": True, "limits": {"retries": 0},
-        }))
+        config.write_text(gw.stub_config(stub_port, include_embedded=True))
         keys = {}
         for name, extra in (("probe", []), ("steady", []),
                             ("budgeted", ["--budget-usd", "100"]), ("doomed", [])):
