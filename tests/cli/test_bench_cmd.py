@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
 
+from cli_output import one_error_line
 from lmscape.cli.main import build_app
 
 runner = CliRunner()
@@ -33,14 +34,6 @@ def measured(lmscape_home):
     store = open_store()
     measure_two_vaders(store)
     store.close()
-
-
-def one_error_line(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def test_runs_lists_stored_runs(measured):

@@ -8,6 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from cli_output import one_error_line
 from lmscape.cli.main import build_app
 
 runner = CliRunner()
@@ -20,14 +21,6 @@ def db_env(sst2_db):
 
 def invoke(env, *args: str):
     return runner.invoke(build_app(), list(args), env=env)
-
-
-def one_error_line(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 @pytest.mark.slow

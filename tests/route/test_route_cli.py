@@ -9,6 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from cli_output import one_error_line
 from lmscape.cli.main import build_app
 
 SMALL = "all-minilm-l6-v2/logreg-head"
@@ -17,14 +18,6 @@ LARGE = "gemma-3-270m/few-shot-choice"
 
 def invoke(*args: str, columns: int = 200):
     return CliRunner().invoke(build_app(), list(args), env={"COLUMNS": str(columns)})
-
-
-def one_error_line(result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 # -- bad input: one clear line, nothing written ------------------------------------------
