@@ -50,7 +50,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from lmscape.bench.cost import CostModel, local_cost_usd
+from lmscape.bench.cost import local_cost_usd
 from lmscape.serve.config import Route
 from lmscape.serve.tables import NANO, gateway_keys
 
@@ -58,22 +58,11 @@ MESSAGE_OVERHEAD_TOKENS = 8  # role markers and separators per chat message
 SETTLE_MARGIN = 8  # reservations left under which a response waits for its settlement
 
 
-_cost_models: dict[int, tuple[Route, CostModel]] = {}
-
-
-def cost_model(route: Route) -> CostModel:
-    """bench's cost rule for ``route`` (built once per route)."""
-    hit = _cost_models.get(id(route))
-    if hit is None or hit[0] is not route:
-        hit = _cost_models[id(route)] = (route, CostModel.for_resolved(route.resolved))
-    return hit[1]
-
-
 def cost_nusd(route: Route, prompt_tokens: int, completion_tokens: int, *,
               wall_s: float = 0.0, max_wall_s: float | None = None) -> int:
     """Cost in nano-dollars: tokens at ``route``'s prices (USD per million tokens), or,
     for a model that runs here, ``wall_s`` (at most ``max_wall_s``) at the hardware rate."""
-    model = cost_model(route)
+    model = route.cost
     if model.runs_here:
         wall = wall_s if max_wall_s is None else min(wall_s, max_wall_s)
         return round(NANO * local_cost_usd(wall, model.usd_per_hour))
@@ -94,7 +83,7 @@ def max_cost_nusd(chain: Iterable[Route], prompt_bound: int, completion_bound: i
     a model that runs here costs at most ``max_wall_s`` of hardware time."""
     worst = 0.0
     for route in chain:
-        model = cost_model(route)
+        model = route.cost
         if model.runs_here:
             worst = max(worst, NANO * local_cost_usd(max_wall_s, model.usd_per_hour))
         else:

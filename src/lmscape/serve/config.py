@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,6 +52,7 @@ from lmscape.backends.resolve import (
     entry_for_provider_model,
     resolve,
 )
+from lmscape.bench.cost import CostModel
 from lmscape.errors import ConfigError, LmscapeError, NotFoundError
 
 log = logging.getLogger("lmscape.serve")
@@ -124,6 +126,11 @@ class Route:
                    max_concurrency=max_concurrency)
 
     # what the pool, the proxy and accounting read
+    @cached_property
+    def cost(self) -> CostModel:
+        """bench's cost rule for this model (the gateway bills requests by it)."""
+        return CostModel.for_resolved(self.resolved)
+
     @property
     def backend(self) -> str:
         return self.resolved.backend

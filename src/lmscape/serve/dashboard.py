@@ -11,7 +11,6 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from lmscape.bench.cost import CostModel
 from lmscape.serve import keys as keystore
 from lmscape.serve.gateway import Gateway
 from lmscape.serve.routing_usage import summarize_routes
@@ -56,7 +55,7 @@ class GatewayDashboardView:
     def served_models(self) -> list[ServedModel]:
         models = []
         for r in self._gateway.routes.values():
-            cost = CostModel.for_resolved(r.resolved)
+            cost = r.cost
             models.append(ServedModel(
                 name=r.name, kinds=tuple(r.kinds), input_per_mtok=r.input_per_mtok,
                 output_per_mtok=r.output_per_mtok, local=r.is_local, backend=r.backend,
