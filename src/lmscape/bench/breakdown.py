@@ -63,19 +63,30 @@ class PhaseClock:
             self.add(name, time.perf_counter() - wall, cpu_seconds() - cpu)
 
 
+def running_phase(jobs: int) -> str:
+    """The phase that holds the wall time of systems run ``jobs`` at a time."""
+    return f"systems, {jobs} at a time (worker processes)"
+
+
 @dataclass(kw_only=True)
 class Breakdown:
     systems: list[SystemTiming] = field(default_factory=list)
     phases: list[Phase] = field(default_factory=list)
     usage: ProcessUsage | None = None  # the process's totals when the breakdown was taken
+    # systems run at once in worker processes; above 1 their rows overlap in time and a
+    # phase (RUNNING_PHASE) holds the wall time of all of them together
+    jobs: int = 1
 
     @classmethod
-    def now(cls, systems: list[SystemTiming], phases: list[Phase]) -> Breakdown:
-        return cls(systems=list(systems), phases=list(phases), usage=process_usage())
+    def now(cls, systems: list[SystemTiming], phases: list[Phase], *,
+            jobs: int = 1) -> Breakdown:
+        return cls(systems=list(systems), phases=list(phases), usage=process_usage(),
+                   jobs=jobs)
 
     @property
     def accounted_s(self) -> float:
-        return sum(p.wall_s for p in self.phases) + sum(s.total_s for s in self.systems)
+        systems = 0.0 if self.jobs > 1 else sum(s.total_s for s in self.systems)
+        return sum(p.wall_s for p in self.phases) + systems
 
     @property
     def other_s(self) -> float | None:
@@ -97,4 +108,5 @@ class Breakdown:
             "systems": [asdict(s) for s in self.systems],
             "phases": [asdict(p) for p in self.phases],
             "other_s": self.other_s,
+            "jobs": self.jobs,
         }

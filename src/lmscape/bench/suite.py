@@ -44,6 +44,9 @@ class BenchPlan:
     systems: list[str]
     spec: RunSpec
     explicit: bool  # systems named by the user: a failure to build one is an error
+    # how another process reads the same items: get_task(task) then load_spec(**rest);
+    # None for plans made by hand (those run in this process only)
+    source: dict[str, Any] | None = None
 
 
 @dataclass(kw_only=True)
@@ -115,7 +118,8 @@ def default_plans(*, limit: int | None = None, seed: int = 7) -> list[BenchPlan]
         task = get_task(name)
         n = default_limit(name) if limit is None else limit
         plans.append(BenchPlan(task=task, systems=list(default_systems(name)),
-                               spec=load_spec(task, limit=n, seed=seed), explicit=False))
+                               spec=load_spec(task, limit=n, seed=seed), explicit=False,
+                               source={"task": name, "limit": n, "seed": seed}))
     return plans
 
 
@@ -139,7 +143,8 @@ def custom_plan(task_name: str, systems: list[str] | None, **spec_args: Any) -> 
             raise ConfigError(f"task {task_name!r} has no default systems",
                               hint=f"name them: lmscape bench --task {task_name} --systems "
                                    "MODEL/METHOD,... (see `lmscape tasks` for its methods)")
-    return BenchPlan(task=task, systems=chosen, spec=spec, explicit=bool(systems))
+    return BenchPlan(task=task, systems=chosen, spec=spec, explicit=bool(systems),
+                     source={"task": task_name, **spec_args})
 
 
 def release_memory() -> int:
@@ -173,17 +178,26 @@ def run_plans(store: Store, plans: list[BenchPlan], *, resume: bool = False,
     result = BenchResult()
     for plan in plans:
         for spec_name in plan.systems:
-            timing = SystemTiming(task=plan.task.name, system=spec_name, status="failed",
-                                  load_s=0.0)
-            result.timings.append(timing)
-            start, cpu_start = time.perf_counter(), cpu_seconds()
-            try:
-                _run_one(runner, plan, spec_name, build, timing, result, resume=resume,
-                         on_skip=on_skip, base_url=base_url)
-            finally:
-                timing.total_s = time.perf_counter() - start
-                timing.cpu_s = cpu_seconds() - cpu_start
+            run_timed(runner, plan, spec_name, build, result, resume=resume, on_skip=on_skip,
+                      base_url=base_url)
     return result
+
+
+def run_timed(runner: Runner, plan: BenchPlan, spec_name: str, build: Callable[..., Any],
+              result: BenchResult, *, resume: bool,
+              on_skip: Callable[[str, str, str], None] | None,
+              base_url: str | None = None) -> None:
+    """Build, run and close one system of ``plan``; its outcome, skip and timing go into
+    ``result`` (the timing even when it raises)."""
+    timing = SystemTiming(task=plan.task.name, system=spec_name, status="failed", load_s=0.0)
+    result.timings.append(timing)
+    start, cpu_start = time.perf_counter(), cpu_seconds()
+    try:
+        _run_one(runner, plan, spec_name, build, timing, result, resume=resume,
+                 on_skip=on_skip, base_url=base_url)
+    finally:
+        timing.total_s = time.perf_counter() - start
+        timing.cpu_s = cpu_seconds() - cpu_start
 
 
 def _run_one(runner: Runner, plan: BenchPlan, spec_name: str, build: Callable[..., Any],

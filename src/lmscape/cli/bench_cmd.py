@@ -96,6 +96,10 @@ def bench(
                                    help="Items per Ray chunk, rounded to whole batches."),
     worker_cpus: int = typer.Option(None, "--worker-cpus",
                                     help="CPUs (and model threads) per Ray worker; default 1."),
+    jobs: int = typer.Option(None, "--jobs", "-j", min=1,
+                             help="Systems run at once, each in its own process with its "
+                                  "share of the threads (default: one per core, at most 4, "
+                                  "for the default suite; else 1)."),
 ) -> None:
     """Run systems on tasks; print leaderboards; write an HTML report.
 
@@ -129,6 +133,7 @@ def bench(
             plans = [custom_plan(task, chosen, split=split,
                                  data_file=str(data) if data else None, text_col=text_col,
                                  label_col=label_col, limit=limit, seed=seed)]
+    jobs = _jobs(jobs, suite=task is None, executor=executor)
     runs_on = make_executor(executor, address=address, workers=workers,
                             chunk_size=chunk_size, worker_cpus=worker_cpus)
     store = open_store()
@@ -139,9 +144,18 @@ def bench(
 
     try:
         with RichProgress(total) as progress:
-            result = run_plans(store, plans, resume=resume, use_cache=not no_cache,
-                               progress=progress, on_skip=skipped, base_url=base_url,
-                               executor=runs_on)
+            if jobs > 1:
+                from lmscape.bench.breakdown import running_phase
+                from lmscape.bench.parallel import run_parallel
+
+                with clock.phase(running_phase(jobs)):
+                    result = run_parallel(store, plans, jobs, resume=resume,
+                                          use_cache=not no_cache, progress=progress,
+                                          on_skip=skipped, base_url=base_url)
+            else:
+                result = run_plans(store, plans, resume=resume, use_cache=not no_cache,
+                                   progress=progress, on_skip=skipped, base_url=base_url,
+                                   executor=runs_on)
         names = [p.task.name for p in plans]
         with clock.phase("leaderboards"):
             _print_boards(store, names, {p.task.name: p.spec.dataset for p in plans})
@@ -153,14 +167,31 @@ def bench(
             path = write_report(store, out, tasks=names,
                                 extra_sections=recommendation_sections(store, names)
                                 + routing_sections(names),
-                                breakdown=Breakdown.now(result.timings, clock.phases))
+                                breakdown=Breakdown.now(result.timings, clock.phases,
+                                                         jobs=jobs))
         console.print(f"report written to [bold]{path}[/]")
         if result.skipped:
             err_console.print(f"{len(result.skipped)} system(s) skipped (see above)")
     finally:
         store.close()
         runs_on.close()
-    _print_breakdown(Breakdown.now(result.timings, clock.phases))
+    _print_breakdown(Breakdown.now(result.timings, clock.phases, jobs=jobs))
+
+
+def _jobs(jobs: int | None, *, suite: bool, executor: str) -> int:
+    """How many systems run at once: ``--jobs``, else one per core (at most 4) for the
+    default suite and 1 for a named task (its models may be large)."""
+    from lmscape.errors import ConfigError
+
+    if jobs is not None:
+        if jobs > 1 and executor != "local":
+            raise ConfigError(f"--jobs {jobs} runs systems in local processes; the "
+                              f"{executor} executor spreads them itself",
+                              hint="drop --jobs, or use --executor local")
+        return jobs
+    if not suite or executor != "local":
+        return 1
+    return max(1, min(4, len(os.sched_getaffinity(0))))
 
 
 def _print_breakdown(breakdown: Breakdown) -> None:

@@ -66,7 +66,12 @@ def _table(b: Breakdown, names: Names) -> Table:
                   _s(b.usage.wall_s if b.usage else b.accounted_s),
                   _s(b.usage.cpu_s) if b.usage else "")
     legend = names.caption()
-    table.caption = CAPTION + (f"\n{legend}" if legend else "")
+    caption = CAPTION
+    if b.jobs > 1:
+        caption += (f"\nsystems ran {b.jobs} at a time, each in a worker process: their rows "
+                    "overlap in time, and the 'systems' row is their wall time together; a "
+                    "system's CPU is its worker's")
+    table.caption = caption + (f"\n{legend}" if legend else "")
     return table
 
 
