@@ -9,6 +9,10 @@ checkpoints, finished models, so the script can be started again after a kill):
    (``--teacher-limit``, default 2000; gold labels unused), the student trains on those
    labels only; both run on SST-2 dev. Targets: student accuracy >= 0.97 x teacher's;
    student items/s >= 10 x teacher's.
+2b. ``teacher-edge``: the teacher-labelled student exported with ``lmscape export --onnx
+   --int8`` (checked against the fp32 student), run through the bench runner on the same
+   SST-2 dev items as the teacher stage: the edge form of the same student, against the
+   teacher's row of stage 2. Same targets as stage 2.
 3. ``keywords``: a BIO token tagger trained on Inspec train (gold), judged on Inspec
    test_public with the task's metric. Target: F1@10 >= 0.40.
 4. ``onnx``: the gold student exported to ONNX with dynamic int8; fp32 torch vs int8
@@ -41,7 +45,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-STAGES = ("gold", "teacher", "keywords", "onnx")
+STAGES = ("gold", "teacher", "teacher-edge", "keywords", "onnx")
 TEACHER = "gemma-3-270m/few-shot-choice"
 NAMES = {"gold": "bench-sst2-gold", "teacher": "bench-sst2-gemma",
          "keywords": "bench-inspec-gold"}
@@ -85,6 +89,32 @@ def stage_distill(stage: str, args) -> dict:
         out["teacher_labels"] = {"n": len(t.labels), "unparseable": t.n_unparseable,
                                  "cost_usd": t.cost_usd, "teacher_s": t.wall_s}
     return out
+
+
+def stage_teacher_edge(args) -> dict:
+    from lmscape.distill.compare import agreement, run_system, stored_predictions
+    from lmscape.distill.export import export_onnx
+    from lmscape.distill.registry import model_dir
+    from lmscape.store import open_store
+    from lmscape.tasks.registry import get_task
+
+    teacher_stage = _load().get("teacher")
+    if not teacher_stage or not model_dir(NAMES["teacher"]).exists():
+        sys.exit("run the teacher stage first (its student and rows are missing)")
+    report = export_onnx(NAMES["teacher"], int8=True, name=f"{NAMES['teacher']}-onnx-int8")
+    task = get_task("sentiment")
+    items = list(task.items(task.default_split))  # the teacher stage's held-out items
+    store = open_store()
+    try:
+        row, preds = run_system(store, f"{report.name}/fine-tuned", task, items,
+                                f"{task.name}:{task.default_split}", "student-int8")
+        teacher_run = teacher_stage["rows"]["teacher"]["run_id"]
+        row.agreement = agreement(task, items, preds, stored_predictions(store, teacher_run))
+    finally:
+        store.close()
+    return {"export": {"agreement": report.agreement, "max_prob_diff": report.max_prob_diff,
+                       "n_checked": report.n_checked, "size_bytes": report.size_bytes},
+            "row": row.as_dict(), "load": os.getloadavg()}
 
 
 def _accuracy(results, items) -> float:
@@ -181,6 +211,17 @@ def report(results: dict) -> int:
             speed >= 10)
         row("teacher-labelled student, agreement with teacher on dev",
             f"{st['agreement']:.3f}", "(reported)", None)
+        e = results.get("teacher-edge")
+        if e:
+            er = e["row"]
+            rel = er["quality"] / te["quality"]
+            row("same student exported to ONNX int8 (its edge form), accuracy vs teacher",
+                f"{er['quality']:.3f} / {te['quality']:.3f} = {rel:.3f}", ">= 0.97",
+                rel >= 0.97)
+            speed = er["items_per_s"] / te["items_per_s"]
+            row("same student, ONNX int8, items/s vs teacher",
+                f"{er['items_per_s']:.1f} / {te['items_per_s']:.1f} = {speed:.1f}x", ">= 10x",
+                speed >= 10)
     k = results.get("keywords")
     if k:
         f1 = k["rows"]["student"]["quality"]
@@ -218,7 +259,9 @@ def main(argv: list[str] | None = None) -> int:
                 sys.exit(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
             started = time.perf_counter()
             results = _load()  # other stages may run in parallel processes
-            results[stage] = stage_onnx(args) if stage == "onnx" else stage_distill(stage, args)
+            runs = {"onnx": stage_onnx, "teacher-edge": stage_teacher_edge}
+            results[stage] = (runs[stage](args) if stage in runs
+                              else stage_distill(stage, args))
             results[stage]["stage_s"] = time.perf_counter() - started
             results = {**_load(), stage: results[stage]}
             _save(results)

@@ -42,7 +42,7 @@ class Row:
         return asdict(self)
 
 
-def _predictions(store: Store, run_id: str) -> dict[str, Any]:
+def stored_predictions(store: Store, run_id: str) -> dict[str, Any]:
     r = results_table
     with store.connect() as conn:
         rows = conn.execute(sa.select(r.c.item_id, r.c.prediction)
@@ -88,7 +88,7 @@ def run_system(store: Store, system_name: str, task: Task, items: list[Item], da
               size_bytes=s.get("model_size_bytes"), peak_rss_bytes=s.get("peak_rss_bytes"),
               cost_per_1k_usd=s.get("cost_usd_per_1k"), n=int(s.get("n") or 0),
               run_id=outcome.run_id)
-    return row, _predictions(store, outcome.run_id)
+    return row, stored_predictions(store, outcome.run_id)
 
 
 def compare(store: Store, task: Task, items: list[Item], dataset: str, *, student: str,
