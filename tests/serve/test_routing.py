@@ -69,6 +69,9 @@ def test_auto_policy_answers_with_the_label_and_says_who_answered(upstream, tmp_
         with pytest.raises(openai.NotFoundError):
             client.chat.completions.create(model="auto:nope",
                                            messages=[{"role": "user", "content": "x"}])
+        listed = [m.id for m in client.models.list()]
+        assert "auto:sentiment" in listed and "auto:nope" not in listed
+        assert client.models.retrieve("auto:sentiment").owned_by == "lmscape"
         app.state.gateway.usage.flush()
     by_small = [a for a, h in answers if f"answered_by={SMALL};" in h]
     assert all(a in ("positive", "negative") for a in by_small)

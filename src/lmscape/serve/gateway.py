@@ -134,10 +134,12 @@ class Gateway:
 
     # -- admission -------------------------------------------------------------------------
     def visible(self, key: KeyInfo | None) -> list[str]:
-        """The model names ``key`` may see (all of them under open access)."""
+        """The model names ``key`` may see (all of them under open access): the served
+        models, then the ``auto:`` routing policies."""
+        names = [*self.routes, *self.policies.names()]
         if key is None or key.models is None:
-            return list(self.routes)
-        return [name for name in self.routes if key.allows(name)]
+            return names
+        return [name for name in names if key.allows(name)]
 
     def route(self, name: str, kind: Kind, key: KeyInfo | None = None) -> Route:
         """The route for ``name`` (a served model or an ``auto:`` policy); a 404

@@ -26,6 +26,8 @@ async def list_models(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     key = await gw.caller(request)
     data = [_card(r.name, r.owned_by) for r in gw.routes.values() if key is None or key.allows(r.name)]
+    data += [_card(name, "lmscape") for name in gw.policies.names()
+             if key is None or key.allows(name)]
     return shapes.json_response({"object": "list", "data": data})
 
 
@@ -34,7 +36,7 @@ async def list_models(request: Request) -> Response:
 async def get_model(model: str, request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     key = await gw.caller(request)
-    route = gw.routes.get(model)
+    route = gw.routes.get(model) or gw.policies.route(model)
     if route is None or (key is not None and not key.allows(model)):
         raise not_found_model(model, gw.visible(key))
     return shapes.json_response(_card(route.name, route.owned_by))

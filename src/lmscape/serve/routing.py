@@ -124,6 +124,14 @@ class Policies:
         self._targets: dict[str, PolicyTarget] = {}
         self._routes: dict[str, Route] = {}
 
+    @staticmethod
+    def names() -> list[str]:
+        """``auto:NAME`` for every saved policy, read when asked: a policy calibrated
+        while the gateway runs is listed (and served) without a restart."""
+        from lmscape.route.policy import list_policies
+
+        return [POLICY_PREFIX + name for name in list_policies()]
+
     def route(self, name: str) -> Route | None:
         """A route for ``auto:NAME`` if that policy exists; None for other names."""
         if not name.startswith(POLICY_PREFIX):
