@@ -160,3 +160,23 @@ def test_calibration_items_are_left_out_only_of_fits_that_learn_from_items():
     finally:
         shots.close()
         lexicon.close()
+
+
+def test_policies_calibrated_on_other_items_never_share_cached_answers():
+    from lmscape.methods.registry import build_system
+    from lmscape.route.cascade import CascadeMethod
+    from lmscape.tasks.registry import get_task
+
+    task = get_task("sentiment")
+    members = [build_system("vader", task), build_system("vader", task)]
+    try:
+        def params(ids):
+            return CascadeMethod(task, members, thresholds=[0.5],
+                                 calibration_ids=ids).cache_params()
+
+        assert params(["a", "b"]) == params(["b", "a"])
+        assert params(["a", "b"]) != params(["a", "c"])  # same count, other items
+        assert params([])["calibration_ids"] == ""
+    finally:
+        for m in members:
+            m.close()

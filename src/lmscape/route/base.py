@@ -19,6 +19,7 @@ calibration and evaluation never share items.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -84,7 +85,9 @@ class RoutedMethod(Method):
     def cache_params(self) -> dict[str, Any]:
         return {"kind": self.kind, "thresholds": self.thresholds,
                 "members": [{"name": m.name, "params": _params(m)} for m in self.members],
-                "calibration_ids": len(self.calibration_ids), **self.goal}
+                # the members learn from the train items minus these: a digest, so two
+                # policies calibrated on different items never share cached answers
+                "calibration_ids": _ids_digest(self.calibration_ids), **self.goal}
 
     def models(self) -> list[Any]:
         out: list[Any] = []
@@ -166,3 +169,10 @@ class RoutedMethod(Method):
 def _params(member: Any) -> Any:
     own = getattr(member, "cache_params", None)
     return own() if callable(own) else member.method.cache_params()
+
+
+def _ids_digest(ids: set[str]) -> str:
+    """A short digest of a set of item ids (order-free); empty for none."""
+    if not ids:
+        return ""
+    return hashlib.sha256("\x00".join(sorted(ids)).encode()).hexdigest()[:16]
