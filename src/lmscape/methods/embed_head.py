@@ -42,7 +42,7 @@ class LogRegHead(Method):
     preferred_batch_size = 128
     # A linear head over the vectors: on a CPU with native bf16, MiniLM's products in bf16
     # cost 2.8x less CPU (0.0079 -> 0.0028 s/item, SST-2, one thread); the vectors keep a
-    # cosine above 0.999 to float32 and the head's probabilities move by at most 0.005.
+    # cosine above 0.999 to float32 and the head's probabilities move by about 0.005.
     backend_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {"hf": {"autocast": "auto"}}
 
     def __init__(self, task, model=None, **params: Any) -> None:
