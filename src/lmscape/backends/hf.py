@@ -289,8 +289,11 @@ class HFBackend(Backend):
         engine = getattr(self, "_engine", None)
         if engine is None:
             return "closed"
-        module = engine.st if getattr(engine, "st", None) is not None else engine.model
-        dtype = str(next(module.parameters()).dtype).removeprefix("torch.")
+        module = getattr(engine, "st", None)
+        if module is None:
+            module = getattr(engine, "model", None)
+        first = next(module.parameters(), None) if module is not None else None
+        dtype = str(first.dtype).removeprefix("torch.") if first is not None else "unknown"
         autocast = getattr(engine, "autocast", None)
         return dtype + (f"+{str(autocast).removeprefix('torch.')}-autocast" if autocast else "")
 
