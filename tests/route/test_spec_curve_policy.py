@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from lmscape.errors import ConfigError, DataError, NotFoundError
 from lmscape.methods.registry import split_systems
 from lmscape.route.calibrate import check_goal, sample_labelled
-from lmscape.route.curve import assign, choose, explain, smoothed, sweep
+from lmscape.route.curve import assign, choose, explain, point, smoothed, sweep
 from lmscape.route.policy import Policy, load_policy, policy_path, save_policy
 from lmscape.route.spec import is_routed, parse
 from lmscape.tasks.base import Item
@@ -120,6 +120,58 @@ def test_cost_quality_curve_is_monotone_in_cost(n, m, seed, kind):
     # the share of the last member never falls as the threshold rises
     large = [p.share_large for p in curve]
     assert all(b >= a for a, b in itertools.pairwise(large))
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 40), m=st.integers(2, 4), seed=st.integers(0, 10_000),
+       kind=st.sampled_from(["cascade", "router"]))
+def test_the_curve_stays_monotone_with_per_item_costs(n, m, seed, kind):
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 2, size=(n, m)).astype(float)
+    conf = rng.uniform(size=(n, m - 1))
+    cost = np.sort(rng.uniform(0.001, 1.0, size=(n, m)), axis=1)  # each item: cheapest first
+    costs = [p.cost for p in sweep(scores, conf, cost, kind=kind)]
+    assert all(b >= a - 1e-12 for a, b in itertools.pairwise(costs))
+
+
+def test_a_cascade_pays_what_the_items_it_hands_on_cost():
+    """The large member costs 3 on the two long items, 1 on the two short ones (mean 2);
+    the small one is unsure of the long items. Handing them on costs 3 each, not the
+    mean 2: relative cost (4 * 0.1 + 2 * 3) / 4 / 2 = 0.8, not 0.55."""
+    scores = np.ones((4, 2))
+    conf = np.array([[0.9], [0.9], [0.2], [0.2]])
+    cost = np.array([[0.1, 1.0], [0.1, 1.0], [0.1, 3.0], [0.1, 3.0]])
+    p = point(scores, conf, cost, [0.5], kind="cascade")
+    assert p.shares == (0.5, 0.5) and p.cost_rel == pytest.approx(0.8)
+    flat = point(scores, conf, cost.mean(axis=0), [0.5], kind="cascade")
+    assert flat.cost_rel == pytest.approx(0.55)
+    router = point(scores, conf, cost, [0.5], kind="router", overhead=0.1)
+    assert router.cost == pytest.approx((2 * 0.1 + 2 * 3.0) / 4 + 0.1)
+    with pytest.raises(DataError, match="shape"):
+        point(scores, conf, np.ones((3, 2)), [0.5], kind="cascade")
+
+
+def test_costs_per_item_from_the_measured_outcomes():
+    from lmscape.route.calibrate import cost_matrix
+    from lmscape.route.outcomes import MemberOutcomes, relative_effort
+
+    effort = relative_effort(np.array([1.0, 3.0, np.nan, 2.0]))
+    assert effort.tolist() == [0.5, 1.5, 1.0, 1.0]  # unmeasured: the mean
+    assert relative_effort(np.array([np.nan, np.nan, 2.0])).tolist() == [1.0, 1.0, 1.0]
+
+    def member(name, usd, cpu, local, effort=None):
+        return MemberOutcomes(name=name, run_id="r", predictions=[], scores=np.ones(2),
+                              cost_per_item=usd, cpu_s_per_item=cpu, wall_s_per_item=cpu,
+                              effort=effort, is_local=local)
+
+    small = member("s", 1e-6, 0.01, True)
+    large = member("l", 1e-5, 0.1, True, effort=np.array([0.5, 1.5]))
+    cost, unit = cost_matrix([small, large])
+    assert unit == "cpu_s"  # local members: CPU seconds, what the bench compares
+    np.testing.assert_allclose(cost, [[0.01, 0.05], [0.01, 0.15]])
+    remote = member("r", 2e-4, None, False)
+    cost, unit = cost_matrix([small, remote])
+    assert unit == "usd" and cost[:, 1].tolist() == [2e-4, 2e-4]
 
 
 def test_assign_takes_the_first_sure_member():

@@ -35,6 +35,38 @@ def load_pretrained(path: Path, auto_model: Any, *, device: str, dtype: Any,
     return tokenizer, model
 
 
+AUTOCASTS = ("auto", "bfloat16", "off")
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX tiles); without
+    them oneDNN emulates bf16 and it is no faster than float32."""
+    import torch
+
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+
+
+def pick_autocast(autocast: Any, device: str, dtype: Any) -> Any:
+    """The dtype an encoder's matrix products run in (``torch.autocast``), or None: as
+    loaded. ``"auto"``: bfloat16 for float32 weights on a CPU that multiplies bf16
+    natively (linear layers and attention in bf16, accumulating in float32; layer norms,
+    pooling and the vectors returned stay float32), else None. ``"bfloat16"`` asks for it anywhere on CPU; ``"off"``: never."""
+    import torch
+
+    if autocast in (None, False, "off"):
+        return None
+    if autocast not in AUTOCASTS:
+        raise ConfigError(f"autocast={autocast!r} is not one of {', '.join(AUTOCASTS)}",
+                          hint="use autocast='auto', 'bfloat16' or 'off'")
+    if device != "cpu" or dtype != torch.float32:
+        return None
+    if autocast == "auto" and not native_bf16():
+        return None
+    return torch.bfloat16
+
+
 def pick_device(device: str | None) -> str:
     import torch
 

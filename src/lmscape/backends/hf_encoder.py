@@ -12,6 +12,7 @@ Imported by :class:`lmscape.backends.hf.HFBackend` only, so torch loads with it.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -97,9 +98,11 @@ class EncoderEngine:
         max_length: int | None,
         trust_remote_code: bool,
         pooling: str = "mean",
+        autocast: Any = None,
     ) -> None:
         _check_pooling(pooling)
         self.device, self.batch_size, self.pooling = device, batch_size, pooling
+        self.autocast = autocast  # a torch dtype for the matrix products, or None
         self.st: Any = None
         if (path / "modules.json").exists():
             from sentence_transformers import SentenceTransformer
@@ -130,22 +133,30 @@ class EncoderEngine:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def _precision(self) -> contextlib.AbstractContextManager[Any]:
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.split(":")[0], dtype=self.autocast)
+
     def embed(self, texts: list[str], *, normalize: bool) -> EmbedResult:
         start = time.perf_counter()
         if not texts:
             return EmbedResult(vectors=np.zeros((0, self.dimension()), dtype=np.float32))
         if self.st is not None:
-            vectors = self.st.encode(
-                texts,
-                batch_size=self.batch_size,
-                normalize_embeddings=normalize,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            ).astype(np.float32, copy=False)
+            with self._precision():
+                vectors = self.st.encode(
+                    texts,
+                    batch_size=self.batch_size,
+                    normalize_embeddings=normalize,
+                    convert_to_tensor=True,
+                    show_progress_bar=False,
+                )
+            vectors = vectors.float().cpu().numpy()
             enc = self.tokenizer(texts, truncation=True, max_length=self.context_length)
             n_tokens = sum(len(ids) for ids in enc["input_ids"])
         else:
-            vectors, n_tokens = self._embed_plain(texts, normalize)
+            with self._precision():
+                vectors, n_tokens = self._embed_plain(texts, normalize)
         return EmbedResult(
             vectors=vectors,
             usage=Usage(prompt_tokens=n_tokens),

@@ -11,6 +11,7 @@ tokens/s and cost per item.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -41,6 +42,10 @@ class Method(ABC):
     # False: leaving some train items out of its training would change its shots, not stop
     # it from having learned them (routing keeps calibration items out of fits that learn).
     learns_from_items: ClassVar[bool] = True
+    # Options this method asks of its model's backend, per backend name, when the model
+    # is loaded for it (the catalog's or the spec's own options win): a head that only
+    # reads an encoder's vectors can take them from bf16 products.
+    backend_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
     def __init__(self, task: Task, model: Backend | None = None, **params: Any) -> None:
         self.task = task

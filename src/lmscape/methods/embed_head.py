@@ -3,7 +3,9 @@
 ``train(train_items)`` embeds the training texts with the system's model (any backend
 that can embed: all-MiniLM-L6-v2 through sentence-transformers by default) and fits
 scikit-learn's ``LogisticRegressionCV`` (L2, the regularisation strength chosen by
-5-fold cross-validation **on the train split only**). The fitted head is saved under
+5-fold cross-validation **on the train split only**). An ``hf`` encoder is loaded with
+``autocast="auto"`` for it: bf16 matrix products on CPUs that have them natively (the
+precision is part of the head's key and of ``cache_params``). The fitted head is saved under
 ``$LMSCAPE_HOME/heads/`` keyed by (model, task version, digest of the training item
 ids and labels, settings), so later runs skip the embedding and training.
 
@@ -16,8 +18,9 @@ import hashlib
 import json
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -37,6 +40,10 @@ class LogRegHead(Method):
 
     name = "logreg-head"
     preferred_batch_size = 128
+    # A linear head over the vectors: on a CPU with native bf16, MiniLM's products in bf16
+    # cost 2.8x less CPU (0.0079 -> 0.0028 s/item, SST-2, one thread); the vectors keep a
+    # cosine above 0.999 to float32 and the head's probabilities move by about 0.005.
+    backend_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {"hf": {"autocast": "auto"}}
 
     def __init__(self, task, model=None, **params: Any) -> None:
         super().__init__(task, model, **params)
@@ -48,7 +55,12 @@ class LogRegHead(Method):
         self.fit_info: dict[str, Any] = {}
 
     def cache_params(self) -> dict[str, Any]:
-        return {"train_limit": self.train_limit, "seed": self.seed, "cs": list(CS)}
+        out: dict[str, Any] = {"train_limit": self.train_limit, "seed": self.seed,
+                               "cs": list(CS)}
+        precision = getattr(self.model, "precision", None)
+        if isinstance(precision, str):  # vectors (so the head and its answers) depend on it
+            out["precision"] = precision
+        return out
 
     # -- training --------------------------------------------------------------------
     def _embed(self, texts: list[str]) -> tuple[np.ndarray, float]:

@@ -227,7 +227,9 @@ def build_system(spec: str, task: Task, *, backend: Backend | None = None,
     if model_id is not None:
         if backend is None:
             resolved = resolve(model_id, base_url=base_url)
-            model = resolved.load()
+            asked = cls.backend_defaults.get(resolved.backend, {})
+            model = resolved.load(**{k: v for k, v in asked.items()
+                                     if k not in resolved.options})
         else:  # an already loaded model, perhaps of a backend the resolver cannot name
             with contextlib.suppress(LmscapeError):
                 resolved = resolve(model_id, base_url=base_url)

@@ -119,12 +119,28 @@ def sample_labelled(items: list[Item], where: str, limit: int, seed: int) -> lis
     return sorted(random.Random(seed).sample(pool, min(limit, len(pool))), key=lambda it: it.id)
 
 
-def _cost_vector(outcomes: list[MemberOutcomes]) -> tuple[np.ndarray, str]:
-    if all(o.cost_per_item is not None for o in outcomes):
-        return np.array([o.cost_per_item for o in outcomes], float), "usd"
-    if all(o.cpu_s_per_item is not None for o in outcomes):
-        return np.array([o.cpu_s_per_item for o in outcomes], float), "cpu_s"
-    return np.array([o.wall_s_per_item or 0.0 for o in outcomes], float), "wall_s"
+def cost_matrix(outcomes: list[MemberOutcomes]) -> tuple[np.ndarray, str]:
+    """Each member's measured cost of each calibration item (n, m), and its unit.
+
+    Local members only: CPU seconds (the effort, whatever else the machine ran; what
+    ``benchmarks/route.py`` compares). Else USD (local members at the machine's hourly
+    price for their wall time, remote ones at list price), else wall seconds. A member's
+    mean cost is spread over the items by their :attr:`MemberOutcomes.effort`.
+    """
+    local = all(o.is_local for o in outcomes)
+    if local and all(o.cpu_s_per_item is not None for o in outcomes):
+        means, unit = [o.cpu_s_per_item for o in outcomes], "cpu_s"
+    elif all(o.cost_per_item is not None for o in outcomes):
+        means, unit = [o.cost_per_item for o in outcomes], "usd"
+    elif all(o.cpu_s_per_item is not None for o in outcomes):
+        means, unit = [o.cpu_s_per_item for o in outcomes], "cpu_s"
+    else:
+        means, unit = [o.wall_s_per_item or 0.0 for o in outcomes], "wall_s"
+    n = len(outcomes[0].scores)
+    cost = np.stack([float(mu) * (o.effort if o.effort is not None and len(o.effort) == n
+                                  else np.ones(n))
+                     for mu, o in zip(means, outcomes, strict=True)], axis=1)
+    return cost, unit
 
 
 def _router_heads(method: Any, items: list[Item], scores: np.ndarray, seed: int
@@ -168,7 +184,7 @@ def calibrate_built(method: Any, items: list[Item], *, split: str,
                        progress=progress)
     method._members_fitted = True  # the runner fitted each member
     scores = np.stack([o.scores for o in outcomes], axis=1)
-    cost, unit = _cost_vector(outcomes)
+    cost, unit = cost_matrix(outcomes)
     router = None
     overhead = 0.0
     if method.kind == "cascade":

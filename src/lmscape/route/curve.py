@@ -6,15 +6,17 @@ Inputs, for ``n`` calibration items and ``m`` members (cheapest first):
 - ``scores[n, m]``: each member's per-item score (1/0 accuracy for classification);
 - ``conf[n, m-1]``: each non-last member's confidence (cascade) or predicted chance of
   being right (router);
-- ``cost[m]``: each member's cost per item (measured), plus ``overhead`` per item
-  (the router's encoder).
+- ``cost[n, m]``: each member's measured cost of each item (or ``cost[m]``, the same
+  for every item), plus ``overhead`` per item (the router's encoder). Per item matters:
+  the items a cascade hands on are not average items (harder often means longer).
 
 One threshold ``t`` is swept over every distinct confidence (plus 0 and just above 1).
 Each item goes to the first member whose confidence is at least ``t``, else to the last.
 A cascade pays for every member up to the one that answered; a router pays its
 overhead and the member it chose. Raising ``t`` can only move an item to a later
 member, so **cost never decreases as t rises** (the curve is monotone in cost; a test
-checks it). Quality and cost are reported relative to always using the last member.
+checks it; for a router, as long as no item costs a later member less than an earlier
+one). Quality and cost are reported relative to always using the last member.
 """
 
 from __future__ import annotations
@@ -56,15 +58,29 @@ def assign(conf: np.ndarray, thresholds: np.ndarray | list[float]) -> np.ndarray
     return first.astype(int)
 
 
+def per_item_cost(cost: np.ndarray, n: int, m: int) -> np.ndarray:
+    """``cost`` as an (n, m) array: one row per item (a vector of m is every item's)."""
+    cost = np.asarray(cost, dtype=float)
+    if cost.shape == (m,):
+        return np.broadcast_to(cost, (n, m))
+    if cost.shape != (n, m):
+        raise DataError(f"calibration costs have shape {cost.shape}, not ({n}, {m}) or ({m},)",
+                        hint="give one cost per member, or per item and member")
+    return cost
+
+
 def point(scores: np.ndarray, conf: np.ndarray, cost: np.ndarray, thresholds: list[float],
           *, kind: str, overhead: float = 0.0) -> CurvePoint:
     """Quality, cost and shares at one set of per-step thresholds."""
-    scores, cost = np.asarray(scores, dtype=float), np.asarray(cost, dtype=float)
+    scores = np.asarray(scores, dtype=float)
     n, m = scores.shape
+    cost = per_item_cost(cost, n, m)
     chosen = assign(conf, thresholds)
-    quality = float(scores[np.arange(n), chosen].mean())
-    paid = np.cumsum(cost)[chosen] if kind == "cascade" else cost[chosen] + overhead
-    q_large, c_large = float(scores[:, -1].mean()), float(cost[-1])
+    rows = np.arange(n)
+    quality = float(scores[rows, chosen].mean())
+    paid = (np.cumsum(cost, axis=1)[rows, chosen] if kind == "cascade"
+            else cost[rows, chosen] + overhead)
+    q_large, c_large = float(scores[:, -1].mean()), float(cost[:, -1].mean())
     shares = tuple(float(np.mean(chosen == j)) for j in range(m))
     c = float(paid.mean())
     return CurvePoint(threshold=float(thresholds[0]), quality=quality, cost=c,

@@ -5,6 +5,12 @@ Each member runs as an ordinary bench run on the calibration items (dataset
 seconds are stored, cached and resumable like any run; a second calibration over the
 same items reads them back instead of running the models again. The router is
 trained on these stored outcomes.
+
+Costs are per item: the bench measures a batch's CPU and wall seconds, and each item
+gets its share by the time the member itself reports for it (``timings.total_s``: a
+llama.cpp scorer's rows for that item, say). Items differ: SST-2 sentences a MiniLM
+head is unsure of are longer than average, so Gemma costs about 7% more on the items a
+cascade hands it than on an average item; a flat cost per item would miss that.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from lmscape.bench.cache import CachedPrediction
+from lmscape.bench.cost import CostModel
 from lmscape.bench.runner import Progress, Runner, RunSpec
 from lmscape.methods.base import Prediction
 from lmscape.store.db import Store
@@ -36,6 +43,9 @@ class MemberOutcomes:
     cost_per_item: float | None  # mean cost_usd
     cpu_s_per_item: float | None
     wall_s_per_item: float | None
+    # each item's effort relative to the member's mean (mean 1; 1 where not measured)
+    effort: np.ndarray | None = None
+    is_local: bool = False
 
     @property
     def quality(self) -> float:
@@ -53,7 +63,9 @@ def collect(store: Store, task: Any, members: list[Any], items: list[Item], *,
                        params={"calibration": True, "n": len(items)},
                        train_items=lambda m=member: training_items(m))
         outcome = runner.run(member, spec, resume=True)
-        out.append(read(store, outcome.run_id, task, member.name, items))
+        got = read(store, outcome.run_id, task, member.name, items)
+        got.is_local = CostModel.for_system(member).is_local
+        out.append(got)
     return out
 
 
@@ -75,8 +87,9 @@ def read(store: Store, run_id: str, task: Any, name: str, items: list[Item]) -> 
             .where(r.c.run_id == run_id)).mappings().all()
     by_id = {row["item_id"]: row for row in rows}
     preds, scores, costs, cpus, walls = [], [], [], [], []
+    own = np.full(len(items), np.nan)  # the seconds the member reports for each item
     metric = task.primary_metric
-    for item in items:
+    for k, item in enumerate(items):
         row = by_id.get(item.id)
         if row is None or row["error"] is not None or not row["effort"]:
             preds.append(Prediction(output=None))
@@ -88,6 +101,8 @@ def read(store: Store, run_id: str, task: Any, name: str, items: list[Item]) -> 
         costs.append(row["cost_usd"])
         cpus.append(cp.cpu_s)
         walls.append(cp.wall_s)
+        if cp.prediction.timings.total_s > 0:
+            own[k] = cp.prediction.timings.total_s
 
     def mean(values: list[Any]) -> float | None:
         known = [v for v in values if v is not None]
@@ -96,4 +111,16 @@ def read(store: Store, run_id: str, task: Any, name: str, items: list[Item]) -> 
     return MemberOutcomes(name=name, run_id=run_id, predictions=preds,
                           scores=np.asarray(scores, dtype=float),
                           cost_per_item=mean(costs), cpu_s_per_item=mean(cpus),
-                          wall_s_per_item=mean(walls))
+                          wall_s_per_item=mean(walls), effort=relative_effort(own))
+
+
+def relative_effort(seconds: np.ndarray) -> np.ndarray:
+    """Each item's seconds over the mean of the measured ones (1 where not measured, or
+    when too few items are measured to compare)."""
+    seconds = np.asarray(seconds, dtype=float)
+    known = np.isfinite(seconds) & (seconds > 0)
+    if known.sum() < max(2, len(seconds) // 2):
+        return np.ones(len(seconds))
+    out = np.ones(len(seconds))
+    out[known] = seconds[known] / seconds[known].mean()
+    return out

@@ -31,9 +31,11 @@ def _member_costs(policy_name: str) -> tuple[dict[str, float], str | None]:
     except LmscapeError:
         return {}, None
     cal = policy.calibration
-    if cal is None or cal.cost_unit != "usd":
+    # cost_per_item is USD whatever unit the curve was drawn in (local-only policies draw
+    # it in CPU seconds); a member without a price leaves the saving unknown
+    if cal is None or any(m.get("cost_per_item") is None for m in cal.members):
         return {}, policy.members[-1]
-    costs = {m["name"]: float(m["cost_per_item"] or 0.0) for m in cal.members}
+    costs = {m["name"]: float(m["cost_per_item"]) for m in cal.members}
     return costs, policy.members[-1]
 
 
