@@ -5,8 +5,8 @@ checkpoints, finished models, so the script can be started again after a kill):
 
 1. ``gold``: all-MiniLM-L6-v2 fine-tuned on SST-2 train (6920 gold labels), judged on
    SST-2 dev. Targets: accuracy >= 0.88; training <= 15 minutes.
-2. ``teacher``: gemma-3-270m/few-shot-choice labels a seeded subset of SST-2 train texts
-   (``--teacher-limit``, default 2000; gold labels unused), the student trains on those
+2. ``teacher``: gemma-3-270m/few-shot-choice labels the SST-2 train texts (all of them,
+   or a seeded ``--teacher-limit`` of them; gold labels unused), the student trains on those
    labels only; both run on SST-2 dev. Targets: student accuracy >= 0.97 x teacher's;
    student items/s >= 10 x teacher's.
 2b. ``teacher-edge``: the teacher-labelled student exported with ``lmscape export --onnx
@@ -244,7 +244,8 @@ def report(results: dict) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stages", default=",".join(STAGES))
-    parser.add_argument("--teacher-limit", type=int, default=2000)
+    parser.add_argument("--teacher-limit", type=int, default=None,
+                        help="train texts the teacher labels (default: all 6920)")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--batch1-items", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
