@@ -259,6 +259,18 @@ def test_classify_distribution_over_id2label(tiny, name, labels):
     assert emb.shape == (5, 32)
 
 
+def test_classifier_bf16_products_stay_close_to_float32(tiny):
+    texts = SENTENCES * 3
+    with HFBackend(str(tiny["bert-cls"]), batch_size=4) as exact, \
+            HFBackend(str(tiny["bert-cls"]), batch_size=4, autocast="bfloat16") as fast:
+        assert fast.precision == "float32+bfloat16-autocast"
+        want = np.array([list(r.probs.values()) for r in exact.classify(texts)])
+        got = np.array([list(r.probs.values()) for r in fast.classify(texts)])
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(got, want, atol=2e-2)
+    assert not np.array_equal(got, want)  # the products did run in bf16
+
+
 def test_plain_encoder_mean_pooling(tiny):
     from transformers import AutoModel, AutoTokenizer
 

@@ -65,6 +65,11 @@ def test_sentiment_gold_fine_tune_catalog_bench_and_onnx_export(tmp_path, lmscap
                                    Item(id="b", text="a dreadful film")])
     assert {p.output for p in preds} <= {"negative", "positive"}
     assert all(abs(sum(p.extra["probs"].values()) - 1) < 1e-5 for p in preds)
+    from lmscape.backends.hf_common import native_bf16
+
+    # a student multiplies in bf16 where the CPU has it natively; the precision keys its cache
+    want = "float32+bfloat16-autocast" if native_bf16() else "float32"
+    assert system.method.cache_params()["precision"] == want
     system.close()
 
     # ONNX: fp32 and int8 exports agree with the original and serve by name

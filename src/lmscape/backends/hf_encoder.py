@@ -85,6 +85,13 @@ def _pooled_vectors(
     return out
 
 
+def precision_context(device: str, autocast: Any) -> contextlib.AbstractContextManager[Any]:
+    """``torch.autocast`` to ``autocast`` (a torch dtype) on ``device``, or nothing."""
+    if autocast is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.split(":")[0], dtype=autocast)
+
+
 class EncoderEngine:
     """Embeddings from a sentence-transformers directory or a plain encoder."""
 
@@ -134,9 +141,7 @@ class EncoderEngine:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _precision(self) -> contextlib.AbstractContextManager[Any]:
-        if self.autocast is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.split(":")[0], dtype=self.autocast)
+        return precision_context(self.device, self.autocast)
 
     def embed(self, texts: list[str], *, normalize: bool) -> EmbedResult:
         start = time.perf_counter()
@@ -191,11 +196,13 @@ class ClassifierEngine:
         max_length: int | None,
         trust_remote_code: bool,
         pooling: str = "mean",
+        autocast: Any = None,
     ) -> None:
         from transformers import AutoModelForSequenceClassification
 
         _check_pooling(pooling)
         self.device, self.batch_size, self.pooling = device, batch_size, pooling
+        self.autocast = autocast  # a torch dtype for the matrix products, or None
         self.tokenizer, self.model = load_pretrained(
             path, AutoModelForSequenceClassification, device=device, dtype=dtype,
             trust_remote_code=trust_remote_code,
@@ -220,7 +227,8 @@ class ClassifierEngine:
         with torch.inference_mode():
             for idx in length_batches(tok.lengths, self.batch_size):
                 start = time.perf_counter()
-                logits = self.model(**tok.batch(idx, self.device)).logits.float()
+                with precision_context(self.device, self.autocast):
+                    logits = self.model(**tok.batch(idx, self.device)).logits.float()
                 p = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, -1)
                 probs[idx] = p.cpu().numpy()
                 seconds[idx] = (time.perf_counter() - start) / len(idx)
