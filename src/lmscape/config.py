@@ -68,6 +68,11 @@ def default_threads() -> int:
             raise ConfigError(f"LMSCAPE_THREADS={raw!r} is not a positive whole number",
                               hint="set LMSCAPE_THREADS to 1 or more, or unset it")
         return value
+    return available_cores()
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux

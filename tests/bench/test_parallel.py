@@ -95,9 +95,14 @@ def test_plans_made_by_hand_cannot_go_to_workers():
     assert "jobs=1" in (caught.value.hint or "")
 
 
-def test_workers_share_the_threads(monkeypatch):
-    monkeypatch.setenv("LMSCAPE_THREADS", "4")
+def test_workers_share_the_cores_unless_threads_are_set(monkeypatch):
+    import lmscape.config
+
+    monkeypatch.delenv("LMSCAPE_THREADS", raising=False)
+    monkeypatch.setattr(lmscape.config, "available_cores", lambda: 4)
     assert [worker_threads(j) for j in (1, 2, 3, 8)] == [4, 2, 1, 1]
+    monkeypatch.setenv("LMSCAPE_THREADS", "3")  # threads per local model, as asked
+    assert [worker_threads(j) for j in (1, 2, 8)] == [3, 3, 3]
 
 
 def test_the_breakdown_of_a_parallel_run_counts_the_systems_once():

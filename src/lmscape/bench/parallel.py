@@ -4,8 +4,8 @@ Small local models do not keep several cores busy: llama.cpp's threads wait for 
 other at every step and torch's second thread adds little on short batches, so on a
 2-core machine two systems at one thread each finish sooner than one system at a time
 on two threads. ``run_parallel`` starts ``jobs`` worker processes (``spawn``: nothing of
-this process is copied into them), each pinned to ``cores // jobs`` threads
-(``LMSCAPE_THREADS``, ``OMP_NUM_THREADS``). Each worker reads the plans' items again from
+this process is copied into them), each pinned to ``cores // jobs`` threads, or to
+``LMSCAPE_THREADS`` where it is set (``LMSCAPE_THREADS``, ``OMP_NUM_THREADS``). Each worker reads the plans' items again from
 their ``source`` (the same seeded items), opens the same store and takes the next system
 from a shared queue until none is left: whole systems, so a model loads once, in one
 process, and the systems are balanced as they finish. A worker runs its system exactly
@@ -36,10 +36,13 @@ Unit = tuple[int, int, str]  # (unit index, plan index, system spec)
 
 
 def worker_threads(jobs: int) -> int:
-    """Threads for each of ``jobs`` workers: this machine's threads shared out."""
-    from lmscape.config import default_threads
+    """Threads for each of ``jobs`` workers: ``LMSCAPE_THREADS`` (threads per local
+    model) where it is set, else this machine's cores shared out."""
+    from lmscape.config import available_cores, default_threads
 
-    return max(1, default_threads() // max(1, jobs))
+    if os.environ.get("LMSCAPE_THREADS"):
+        return default_threads()
+    return max(1, available_cores() // max(1, jobs))
 
 
 def units_of(plans: list[BenchPlan]) -> list[Unit]:

@@ -191,7 +191,9 @@ def _jobs(jobs: int | None, *, suite: bool, executor: str) -> int:
         return jobs
     if not suite or executor != "local":
         return 1
-    return max(1, min(4, len(os.sched_getaffinity(0))))
+    from lmscape.config import available_cores
+
+    return max(1, min(4, available_cores()))
 
 
 def _print_breakdown(breakdown: Breakdown) -> None:
