@@ -11,7 +11,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -35,14 +35,8 @@ def readme_commands() -> list[str]:
     return commands
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _run_serve(argv: list[str], env: dict[str, str]) -> None:
-    port = _free_port()  # the README's port may be taken here
+    port = free_port()  # the README's port may be taken here
     if "--port" in argv:
         argv[argv.index("--port") + 1] = str(port)
     else:

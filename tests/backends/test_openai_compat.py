@@ -4,10 +4,9 @@ scripted HTTP servers for rate limits, auth failures and outages."""
 
 from __future__ import annotations
 
-import socket
-
 import numpy as np
 import pytest
+from tests.net import free_port
 
 from lmscape.backends.base import LoglikelihoodRequest, Request
 from lmscape.backends.openai_compat import OpenAIBackend, is_loopback
@@ -46,12 +45,6 @@ def chat_json(text: str, *, prompt_tokens: int = 3, completion_tokens: int = 2) 
 
 def error_json(message: str, type_: str = "invalid_request_error", code=None) -> dict:
     return {"error": {"message": message, "type": type_, "param": None, "code": code}}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def chat(text: str, max_tokens: int = 8) -> Request:

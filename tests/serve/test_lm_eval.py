@@ -18,11 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from tests.net import free_port, wait_ready
 
 from lmscape.methods.choice import ZeroShotChoice
 from lmscape.tasks.registry import get_task
-
-from .test_postgres import _free_port, _wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +35,7 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lmeval")
     config = tmp / "gw.yaml"
     config.write_text(yaml.safe_dump({"include_catalog": False}))
-    log, port = tmp / "serve.log", _free_port()
+    log, port = tmp / "serve.log", free_port()
     env = {**os.environ, "LMSCAPE_HOME": str(tmp / "home"), "LMSCAPE_THREADS": "1"}
     env.pop("LMSCAPE_DB", None)
     proc = subprocess.Popen(
@@ -45,7 +44,7 @@ def server(tmp_path_factory):
         env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(proc, url, log)
+        wait_ready(proc, url, log)
         yield url
     finally:
         proc.terminate()

@@ -10,18 +10,18 @@ import sys
 import httpx
 import pytest
 import yaml
+from tests.net import free_port, wait_ready
 from typer.testing import CliRunner
 
 from lmscape.cli.main import build_app
 
 from .conftest import STUB_KEY, upstream_models
-from .test_postgres import _free_port, _wait_ready
 
 pytestmark = pytest.mark.slow
 
 
 def _serve(args: list[str], home, log) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "LMSCAPE_HOME": str(home), "STUB_UPSTREAM_KEY": STUB_KEY}
     for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY"):
         env.pop(name, None)
@@ -46,7 +46,7 @@ def test_starts_with_no_configuration(tmp_path):
     log = tmp_path / "serve.log"
     proc, url = _serve([], tmp_path / "home", log)
     try:
-        _wait_ready(proc, url, log)
+        wait_ready(proc, url, log)
         names = {m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]}
         assert {"smollm2-135m-instruct", "gemma-3-270m", "all-minilm-l6-v2"} <= names
         assert httpx.get(f"{url}/health").json()["loaded"] == []  # loaded lazily
@@ -64,7 +64,7 @@ def test_several_workers_serve_one_endpoint(tmp_path, upstream):
     log = tmp_path / "serve.log"
     proc, url = _serve(["--workers", "2", "--config", str(config)], tmp_path / "home", log)
     try:
-        _wait_ready(proc, url, log)
+        wait_ready(proc, url, log)
         replies = [httpx.post(f"{url}/v1/chat/completions", json={
             "model": "up-echo", "messages": [{"role": "user", "content": f"n{i}"}]})
             for i in range(6)]
@@ -83,7 +83,7 @@ def test_access_log_redacts_credentials(tmp_path, upstream):
     proc, url = _serve(["--access-log", "--config", str(config)], tmp_path / "home", log)
     secret = "lms-" + "A1b2" * 8
     try:
-        _wait_ready(proc, url, log)
+        wait_ready(proc, url, log)
         httpx.get(f"{url}/v1/models?api_key={secret}&key=hunter2secret&limit=3")
         httpx.get(f"{url}/v1/models", headers={"Authorization": f"Bearer {secret}"})
         httpx.get(f"{url}/v1/models/{secret}")

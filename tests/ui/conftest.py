@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from tests.net import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).parents[2]
@@ -50,12 +50,6 @@ def browser_ready() -> tuple[bool, str]:
     except ImportError:
         return False, "the playwright package is not installed (pip install 'lmscape[test]')"
     return True, ""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -104,7 +98,7 @@ def dashboard(tmp_path_factory) -> Iterator[Dashboard]:
             os.environ["LMSCAPE_HOME"] = old_home
     config = tmp / "gateway.yaml"
     config.write_text(yaml.safe_dump({"include_catalog": False, "include_embedded": True}))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "LMSCAPE_HOME": str(home), "LMSCAPE_DB": db_url,
            "LMSCAPE_THREADS": "1", "HF_HUB_OFFLINE": "1",
            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
