@@ -83,6 +83,8 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=25, help="items per call and block")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--fresh", action="store_true", help="also score without reuse")
+    parser.add_argument("--repack", action="store_true",
+                        help="load the weights in llama.cpp's repacked CPU layouts (every side)")
     args = parser.parse_args()
 
     from lmscape.backends.base import LoglikelihoodRequest
@@ -98,7 +100,7 @@ def main() -> None:
     }
     if not args.fresh:
         del options["fresh"]
-    sides = {name: LlamaCppBackend(model, n_threads=args.threads, **opts)
+    sides = {name: LlamaCppBackend(model, n_threads=args.threads, repack=args.repack, **opts)
              for name, opts in options.items()}
     labels = list(CHOICES)
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import yaml
 from gateway import free_port, wait_health
-from generate import PROMPTS  # the same eight prompts as the backend-level benchmark
+from generate import PROMPTS, print_sides  # the backend-level benchmark's prompts and table
 
 MODEL = "smollm2-135m-instruct"
 TARGET = 2.0
@@ -123,19 +123,9 @@ def main() -> int:
     print(f"gateway, model {MODEL} (llama.cpp, 1 thread, n_parallel {len(PROMPTS)}): "
           f"{len(PROMPTS)} concurrent chat requests x {args.tokens} new tokens, greedy, "
           f"{args.rounds} rounds")
-    for name in names:
-        print(f"  {name:10s} {tokens[name] / wall[name]:7.1f} tok/s aggregate  "
-              f"{tokens[name] / cpu[name]:7.1f} tok/s per server CPU-second  "
-              f"({tokens[name]} tokens, {wall[name]:.1f} s wall, {cpu[name]:.1f} s CPU)")
-    ratio = (tokens["batched"] / wall["batched"]) / (tokens["sequential"] / wall["sequential"])
-    ratio_cpu = (tokens["batched"] / cpu["batched"]) / (tokens["sequential"] / cpu["sequential"])
-    n_same = sum(a == b for a, b in zip(texts["batched"], texts["sequential"], strict=True))
-    same = n_same == len(PROMPTS)
-    print(f"  ratio batched/sequential {ratio:.2f}x wall, {ratio_cpu:.2f}x CPU; "
-          f"identical texts {n_same}/{len(PROMPTS)}; load average {os.getloadavg()[0]:.1f}")
-    ok = ratio >= TARGET and same
-    print(f"{'PASS' if ok else 'FAIL'}: {ratio:.2f}x vs target >= {TARGET}x, "
-          f"identical texts: {'yes' if same else 'no'}")
+    ok = print_sides(tokens, wall, cpu, texts, target=TARGET, wall_label="tok/s aggregate",
+                     cpu_label="tok/s per server CPU-second",
+                     note=f"; load average {os.getloadavg()[0]:.1f}")
     return 0 if ok else 1
 
 
