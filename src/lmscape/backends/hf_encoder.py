@@ -140,15 +140,12 @@ class EncoderEngine:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _precision(self) -> contextlib.AbstractContextManager[Any]:
-        return precision_context(self.device, self.autocast)
-
     def embed(self, texts: list[str], *, normalize: bool) -> EmbedResult:
         start = time.perf_counter()
         if not texts:
             return EmbedResult(vectors=np.zeros((0, self.dimension()), dtype=np.float32))
         if self.st is not None:
-            with self._precision():
+            with precision_context(self.device, self.autocast):
                 vectors = self.st.encode(
                     texts,
                     batch_size=self.batch_size,
@@ -160,7 +157,7 @@ class EncoderEngine:
             enc = self.tokenizer(texts, truncation=True, max_length=self.context_length)
             n_tokens = sum(len(ids) for ids in enc["input_ids"])
         else:
-            with self._precision():
+            with precision_context(self.device, self.autocast):
                 vectors, n_tokens = self._embed_plain(texts, normalize)
         return EmbedResult(
             vectors=vectors,

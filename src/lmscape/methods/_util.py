@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from lmscape.backends.base import Backend, Timings, Usage
 from lmscape.errors import ConfigError
@@ -45,3 +45,11 @@ def need_model(model: Backend | None, method: str) -> Backend:
             hint=f"name a system as MODEL/{method}, e.g. smollm2-135m-instruct/{method}",
         )
     return model
+
+
+def precision_params(model: Any) -> dict[str, str]:
+    """``{"precision": ...}`` for a model that says what it computes in (an ``hf`` encoder
+    or classifier: float32, or float32 with bf16 products), else nothing: answers that
+    depend on it are cached per precision."""
+    precision = getattr(model, "precision", None)
+    return {"precision": precision} if isinstance(precision, str) else {}

@@ -27,7 +27,7 @@ import numpy as np
 from lmscape.backends.base import Timings
 from lmscape.config import load_settings
 from lmscape.errors import DataError, require
-from lmscape.methods._util import chunks, need_model, share_timings
+from lmscape.methods._util import chunks, need_model, precision_params, share_timings
 from lmscape.methods.base import Method, Prediction
 from lmscape.tasks.base import Item
 
@@ -55,12 +55,9 @@ class LogRegHead(Method):
         self.fit_info: dict[str, Any] = {}
 
     def cache_params(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"train_limit": self.train_limit, "seed": self.seed,
-                               "cs": list(CS)}
-        precision = getattr(self.model, "precision", None)
-        if isinstance(precision, str):  # vectors (so the head and its answers) depend on it
-            out["precision"] = precision
-        return out
+        # the vectors, so the head and its answers, depend on the encoder's precision
+        return {"train_limit": self.train_limit, "seed": self.seed, "cs": list(CS),
+                **precision_params(self.model)}
 
     # -- training --------------------------------------------------------------------
     def _embed(self, texts: list[str]) -> tuple[np.ndarray, float]:

@@ -21,7 +21,7 @@ import numpy as np
 
 from lmscape.backends.base import ClassifyResult, TagResult, Timings
 from lmscape.errors import ConfigError
-from lmscape.methods._util import need_model
+from lmscape.methods._util import need_model, precision_params
 from lmscape.methods.base import Method, Prediction
 from lmscape.tasks.base import Item
 
@@ -55,11 +55,9 @@ class FineTunedClassify(Method):
     backend_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {"hf": {"autocast": "auto"}}
 
     def cache_params(self) -> dict[str, Any]:
-        out = {**self.params, "model_files": model_fingerprint(self.model)}
-        precision = getattr(self.model, "precision", None)
-        if isinstance(precision, str):  # bf16 products can move a probability
-            out["precision"] = precision
-        return out
+        # bf16 products can move a probability
+        return {**self.params, "model_files": model_fingerprint(self.model),
+                **precision_params(self.model)}
 
     def _task_label(self, label: str) -> str | None:
         normalize = getattr(self.task, "normalize_label", None)

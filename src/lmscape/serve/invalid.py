@@ -72,18 +72,10 @@ def _alternative_words(tag: str) -> str:
 
 
 def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, dict):
-        return "an object"
+    """What a JSON value is, in words ("an integer", "a list of strings")."""
+    word = _SINGULAR.get(type(value))
+    if word is not None:
+        return word
     if isinstance(value, list):
         kinds = {_PLURAL.get(type(v), "values") for v in value}
         if not kinds:
@@ -92,6 +84,8 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
+_SINGULAR = {type(None): "null", bool: "a boolean", int: "an integer", float: "a number",
+             str: "a string", dict: "an object"}
 _PLURAL = {str: "strings", int: "integers", float: "numbers", bool: "booleans", list: "lists",
            dict: "objects", type(None): "nulls"}
 
