@@ -96,11 +96,12 @@ def test_plans_made_by_hand_cannot_go_to_workers():
 
 
 def test_workers_share_the_cores_unless_threads_are_set(monkeypatch):
-    import lmscape.config
+    from lmscape.config import available_cores
 
     monkeypatch.delenv("LMSCAPE_THREADS", raising=False)
-    monkeypatch.setattr(lmscape.config, "available_cores", lambda: 4)
-    assert [worker_threads(j) for j in (1, 2, 3, 8)] == [4, 2, 1, 1]
+    cores = available_cores()
+    assert [worker_threads(j) for j in (1, 2, 3, 64)] == [
+        cores, max(1, cores // 2), max(1, cores // 3), 1]
     monkeypatch.setenv("LMSCAPE_THREADS", "3")  # threads per local model, as asked
     assert [worker_threads(j) for j in (1, 2, 8)] == [3, 3, 3]
 
