@@ -209,6 +209,30 @@ def test_batched_greedy_generation_equals_one_at_a_time(smol):
     assert len({r.text for r in batch}) == len(prompts)
 
 
+@pytest.mark.parametrize("which", ["smol", "gemma"])
+def test_logprobs_are_read_from_the_rows_the_tokens_were_drawn_from(which, request):
+    """Asked for, each sampled token's logprob and alternatives come from the logits its
+    sampler saw (batched rows included): at temperature 0 it is the first of its top."""
+    backend = request.getfixturevalue(which)
+    reqs = [Request(prompt=p, max_tokens=8, logprobs=3)
+            for p in ("The sky is", "Once upon a time", "Two plus two equals")]
+    for result in backend.generate(reqs):
+        assert len(result.token_logprobs) == len(result.token_ids)
+        for token, entry in zip(result.token_ids, result.token_logprobs, strict=True):
+            assert entry.token == token and len(entry.top) == 3
+            assert entry.top[0] == (token, entry.logprob)
+            assert entry.top[0][1] >= entry.top[1][1] >= entry.top[2][1]
+        # the same tokens evaluated again in one pass: the same numbers, within the bound
+        again = backend.token_logprobs([(result.prompt_ids, result.token_ids)])[0]
+        assert [e.logprob for e in again] == pytest.approx(
+            [e.logprob for e in result.token_logprobs], abs=LOGPROB_BOUND)
+    sampled = backend.generate([Request(prompt="My favourite animal is", max_tokens=8,
+                                        temperature=1.0, seed=3, logprobs=0)])[0]
+    assert sampled.token_logprobs and all(e.top == () and e.logprob <= 0
+                                          for e in sampled.token_logprobs)
+    assert backend.generate([Request(prompt="The sky is", max_tokens=2)])[0].token_logprobs is None
+
+
 def test_batched_sampling_follows_each_requests_seed(smol):
     reqs = [Request(prompt="My favourite animal is", max_tokens=8, temperature=1.0, seed=s)
             for s in (3, 4, 3)]

@@ -44,7 +44,7 @@ def _backend(gateway, name: str = GEMMA):
 
 
 def test_tokenizer_endpoints_round_trip(gateway):
-    info = httpx.get(f"{gateway.url}/tokenizer_info").json()
+    info = httpx.get(f"{gateway.url}/tokenizer_info", timeout=120).json()
     assert info["bos_token"] == "<bos>" and info["eos_token"]
     assert info["model_max_length"] >= 2048 and info["chat_template"] is None  # a base model
     plain = httpx.post(f"{gateway.url}/tokenize",

@@ -37,6 +37,9 @@ class Request:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    # record each sampled token's log-probability and this many alternatives, taken from
+    # the very distribution it was drawn from (backends that can: ``Result.token_logprobs``)
+    logprobs: int | None = None
 
     def __post_init__(self) -> None:
         given = sum(x is not None for x in (self.prompt, self.messages, self.token_ids))
@@ -90,6 +93,8 @@ class Result:
     prompt_ids: list[int] | None = None  # the prompt's tokens (backends with a tokenizer)
     token_ids: list[int] | None = None  # every sampled token, a final end-of-generation
     # token included (backends with a tokenizer; what logprobs are reported for)
+    token_logprobs: list[TokenLogprob] | None = None  # one per ``token_ids``, recorded
+    # while sampling when ``Request.logprobs`` asked for them and the backend can
 
 
 @dataclass(kw_only=True)

@@ -400,6 +400,8 @@ class LlamaCppBackend(Backend):
             model=self.model_id,
             prompt_ids=list(handle.tokens),
             token_ids=list(handle.token_ids),
+            token_logprobs=(list(handle.token_logprobs)
+                            if handle.sampling.logprobs is not None else None),
         )
 
     def _prepare(self, request: Request) -> tuple[list[int], Sampling]:
@@ -411,6 +413,7 @@ class LlamaCppBackend(Backend):
             top_p=request.top_p,
             seed=request.seed if request.seed is not None else self.seed,
             stop=(*request.stop, *extra_stop),
+            logprobs=request.logprobs,
         )
         return tokens, sampling
 

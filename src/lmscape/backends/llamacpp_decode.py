@@ -64,8 +64,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from lmscape.backends.base import Timings
-from lmscape.backends.llamacpp_batch import MIN_ROWS, TokenBatch
+from lmscape.backends.base import Timings, TokenLogprob
+from lmscape.backends.llamacpp_batch import MIN_ROWS, TokenBatch, row_scores
 from lmscape.backends.llamacpp_prefix import common_prefix_len
 from lmscape.backends.llamacpp_text import TextAssembler
 
@@ -79,6 +79,7 @@ class Sampling:
     top_p: float = 1.0
     seed: int = 0
     stop: tuple[str, ...] = ()
+    logprobs: int | None = None  # record each token's logprob and this many alternatives
 
 
 @dataclass(eq=False)
@@ -92,6 +93,9 @@ class GenerationHandle:
     finish_reason: str = "length"  # "stop" | "length" | "cancelled" | "error"
     completion_tokens: int = 0
     token_ids: list[int] = field(default_factory=list)  # sampled, a final end token included
+    # one per token_ids when ``sampling.logprobs`` is set: read from the logits row the
+    # sampler drew from, so greedy's token is always the first of its ``top``
+    token_logprobs: list[TokenLogprob] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
     start: float = field(default_factory=time.perf_counter)
     first_token: float | None = None
@@ -132,6 +136,7 @@ class BatchDecoder:
         self._make_context = make_context
         self._ctx = None
         self._vocab = vocab
+        self._n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
         self._piece = piece
         self.n_seq = n_seq
         self.window = window  # most tokens one sequence may hold
@@ -275,7 +280,12 @@ class BatchDecoder:
         return chain
 
     def _sample(self, run: _Running, row: int) -> int:
-        return run.sampler.sample(self._ctx, row)
+        token = run.sampler.sample(self._ctx, row)
+        n = run.handle.sampling.logprobs
+        if n is not None:  # the model's own distribution at this row (before temperature)
+            [(logprob, _)], top = row_scores(self._ctx, row, self._n_vocab, [token], n)
+            run.handle.token_logprobs.append(TokenLogprob(token, logprob, top))
+        return token
 
     def _accept(self, run: _Running, token: int) -> None:
         handle = run.handle

@@ -9,10 +9,14 @@ the stream then bills itself when it ends.
 
 On a backend, generations run as ``generation=True`` pool calls, so concurrent requests
 for one local model share its decode batch (:mod:`lmscape.serve.pool`). ``logprobs``
-and ``echo`` (local models with a tokenizer and loglikelihood): the request is generated
-first, then its prompt and sampled tokens are scored by ``Backend.token_logprobs``, the
-path ``loglikelihood`` uses, and shaped by :mod:`lmscape.serve.logprobs`; they are
-refused with ``stream=true``.
+and ``echo`` (local models with a tokenizer and loglikelihood), shaped by
+:mod:`lmscape.serve.logprobs` and refused with ``stream=true``: the sampled tokens'
+logprobs are those the backend recorded while sampling (``Request.logprobs``), read
+from the logits each token was drawn from, so at temperature 0 every token is the first
+of its alternatives. A backend that records none, and the prompt's tokens with
+``echo``, are scored after generation by ``Backend.token_logprobs``, the path
+``loglikelihood`` uses (a separate evaluation, which on some CPUs rounds differently
+from the decode steps).
 """
 
 from __future__ import annotations
@@ -88,9 +92,14 @@ class Generate:
         if not (self.logprobs or self.echo):
             return body
         pieces = lp.Pieces(backend)
-        scored = (backend.token_logprobs(lp.pairs_to_score(results, self.echo and not self.chat),
-                                         top_n=self.top_logprobs)
-                  if self.logprobs else [[] for _ in results])
+        echo = self.echo and not self.chat
+        if not self.logprobs:
+            scored = [[] for _ in results]
+        elif not echo and all(r.token_logprobs is not None for r in results):
+            scored = [r.token_logprobs for r in results]  # recorded while sampling
+        else:
+            scored = backend.token_logprobs(lp.pairs_to_score(results, echo),
+                                            top_n=self.top_logprobs)
         for choice, request, result, tokens in zip(body["choices"], self.requests, results,
                                                    scored, strict=True):
             if self.chat:
@@ -128,9 +137,11 @@ class Generate:
             events = gw.pool.stream(route, open_stream)
             return await self._open_stream(gw, ticket, route, events, _sse_backend)
 
+        record = self.top_logprobs if self.logprobs and not (self.echo and not self.chat) else None
+
         def run(backend: Backend) -> tuple[list[Result], dict[str, Any]]:
-            results = backend.generate([clamp_to_context(backend, route, r, self)
-                                        for r in self.requests])
+            results = backend.generate([replace(clamp_to_context(backend, route, r, self),
+                                                logprobs=record) for r in self.requests])
             fp = shapes.fingerprint(route.backend, route.resolved.model)
             return results, self._body(backend, ticket.model, results, fp)
 
