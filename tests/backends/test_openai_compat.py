@@ -4,6 +4,8 @@ scripted HTTP servers for rate limits, auth failures and outages."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from tests.net import free_port
@@ -274,11 +276,14 @@ def test_5xx_after_retries_is_upstream_error(http_server):
 
 
 def test_timeouts_after_retries_are_upstream_errors(http_server):
-    srv = http_server(lambda seen, n: (200, chat_json("late"), {}, 1.5))
-    backend = OpenAIBackend("m", base_url=srv.base_url, timeout=0.3, max_retries=1,
+    srv = http_server(lambda seen, n: (200, chat_json("late"), {}, 4.0))
+    backend = OpenAIBackend("m", base_url=srv.base_url, timeout=1.0, max_retries=1,
                             backoff_base=0.01, measure_ttft=False)  # fmt: skip
     with pytest.raises(UpstreamError, match="timed out"):
         backend.generate([chat("hi")])
+    deadline = time.monotonic() + 30  # the server's thread may note the retry late
+    while len(srv.seen) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert len(srv.seen) == 2
 
 

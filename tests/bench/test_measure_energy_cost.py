@@ -18,12 +18,23 @@ def test_rss_sampler_sees_a_short_lived_allocation(use_kernel):
     with measure.RssSampler(interval_s=0.005, use_kernel=use_kernel) as sampler:
         before = sampler.take_peak()
         block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
-        time.sleep(0.05)
+        if sampler.mode.startswith("psutil"):
+            # The block lives until the thread has read RSS twice: on a busy machine the
+            # thread may wait far longer than its interval for a core or the GIL.
+            _wait_for_samples(sampler, sampler.samples + 2)
+        else:
+            time.sleep(0.05)
         del block
-        time.sleep(0.02)
         peak = sampler.take_peak()
     assert peak - before > 48 * 2**20
     assert sampler.peak >= peak
+
+
+def _wait_for_samples(sampler, count, timeout_s=30.0):
+    deadline = time.monotonic() + timeout_s
+    while sampler.samples < count:
+        assert time.monotonic() < deadline, f"sampler thread took no reading in {timeout_s:g} s"
+        time.sleep(0.005)
 
 
 def test_cpu_clock_counts_busy_time():

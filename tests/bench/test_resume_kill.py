@@ -36,7 +36,7 @@ print(out.run_id, out.n_resumed, out.n_computed, out.n_cached)
 """
 
 
-def _run(db, data, resume, delay="0.15", wait=True):
+def _run(db, data, resume, delay="0.4", wait=True):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT, db, str(data), "1" if resume else "0",
                              delay], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -63,7 +63,7 @@ def _predictions(store):
 def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path):
     from bench_helpers import write_jsonl
 
-    data = write_jsonl(tmp_path / "d.jsonl", 96)  # 96 items, batches of 8, 0.15 s a batch
+    data = write_jsonl(tmp_path / "d.jsonl", 96)  # 96 items, batches of 8, 0.4 s a batch
     killed_db = f"sqlite:///{tmp_path / 'killed.db'}"
     store = open_store(killed_db)
     proc = _run(killed_db, data, resume=False, wait=False)

@@ -64,7 +64,7 @@ def test_run_streams_before_it_finishes(smol_ready, tmp_path):
     """Read the answer from a real process: text arrives while it is still running."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "LMSCAPE_HOME": str(tmp_path)}
     cmd = [sys.executable, "-m", "lmscape.cli.main", "run", "smollm2",
-           "Count from one to thirty in words.", "-n", "24", "--threads", "1"]  # fmt: skip
+           "Count from one to thirty in words.", "-n", "96", "--threads", "1"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         first = os.read(proc.stdout.fileno(), 1 << 16)

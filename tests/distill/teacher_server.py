@@ -3,7 +3,8 @@
 It answers chat completions about the review in the prompt: the right sentiment word,
 except for reviews numbered in ``unsure`` ("I cannot tell.", which no parser accepts)
 and, while ``fail_from`` is set, a 400 error for reviews numbered at or above it
-(answered after ``fail_delay_s``, so the other batches in flight finish first).
+(held back until ``fail_when()`` is true, so a test can let the other batches in flight
+finish first, however slow the machine).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -35,8 +38,8 @@ _NUMBER = re.compile(r"\((\d+)\)")
 
 class Teacher:
     def __init__(self, unsure: set[int] = frozenset(), fail_from: int | None = None,
-                 fail_delay_s: float = 2.0) -> None:
-        self.unsure, self.fail_from, self.fail_delay_s = set(unsure), fail_from, fail_delay_s
+                 fail_when: Callable[[], bool] | None = None) -> None:
+        self.unsure, self.fail_from, self.fail_when = set(unsure), fail_from, fail_when
         self.asked: list[int] = []
         self.server = ScriptedServer(self.handle)
 
@@ -44,8 +47,10 @@ class Teacher:
         prompt = seen.body["messages"][-1]["content"]
         number = int(_NUMBER.search(prompt).group(1))
         if self.fail_from is not None and number >= self.fail_from:
-            return 400, {"error": {"message": "teacher refused", "type": "invalid_request"}}, \
-                {}, self.fail_delay_s
+            deadline = time.monotonic() + 60
+            while self.fail_when and not self.fail_when() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            return 400, {"error": {"message": "teacher refused", "type": "invalid_request"}}
         self.asked.append(number)
         if number in self.unsure:
             answer = "I cannot tell."

@@ -66,10 +66,11 @@ def test_unparseable_answers_are_counted_stored_and_not_asked_again(teacher, lms
 
 def test_a_failing_teacher_loses_no_stored_answer_and_the_rerun_asks_only_the_rest(
         teacher, lmscape_home):
-    t = teacher(fail_from=16)
+    store = open_store()
+    # the refusals wait until the two good batches are stored, however slow the machine
+    t = teacher(fail_from=16, fail_when=lambda: _stored(store) >= 16)
     spec = t.register(lmscape_home)
     task = get_task("sentiment")
-    store = open_store()
     items = _items(24)  # three batches of 8, all in flight at once; the third fails
     with pytest.raises(LmscapeError, match="teacher refused"):
         label_texts(store, build_system(spec, task), task, items)

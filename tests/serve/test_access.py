@@ -176,11 +176,13 @@ def test_langchain_chat_openai_works_unchanged(gateway):
 
 
 def test_upstream_timeout_is_a_504_or_falls_back(upstream, tmp_path):
-    config = _config(upstream, request_timeout_s=0.3)
+    # The fallback call shares the 2 s limit: it must not be starved past it on a busy
+    # machine, while the late answers (8 s) are always past it.
+    config = _config(upstream, request_timeout_s=2.0)
     config.fallbacks = {"up-echo": ["up-flaky"]}
     store = open_store(f"sqlite:///{tmp_path / 'gw.db'}")
     app = create_app(config, store=store)
-    upstream.state["delay"] = {"echo": 1.0, "flaky": 1.0}
+    upstream.state["delay"] = {"echo": 8.0, "flaky": 8.0}
     try:
         with LiveServer(app) as server:
             body = {"messages": [{"role": "user", "content": "late"}]}
@@ -188,7 +190,7 @@ def test_upstream_timeout_is_a_504_or_falls_back(upstream, tmp_path):
                               json={**body, "model": "up-flaky"})  # no fallback configured
             assert slow.status_code == 504
             assert slow.json()["error"]["code"] == "upstream_timeout"
-            upstream.state["delay"] = {"echo": 1.0}
+            upstream.state["delay"] = {"echo": 8.0}
             saved = httpx.post(f"{server.url}/v1/chat/completions", timeout=30,
                                json={**body, "model": "up-echo"})  # times out, falls back
             assert saved.status_code == 200

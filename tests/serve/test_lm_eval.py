@@ -79,7 +79,7 @@ def _lmscape_accuracy(items) -> tuple[float, list[str]]:
 
 def test_lm_eval_local_completions_matches_lmscape_choice_scoring(server, tmp_path):
     items = list(get_task("sentiment").items("dev", limit=N_ITEMS))
-    bos = httpx.get(f"{server}/tokenizer_info").json()["bos_token"]
+    bos = httpx.get(f"{server}/tokenizer_info", timeout=120).json()["bos_token"]
     assert bos  # Gemma's "<bos>"
     folder = _task_dir(tmp_path, items, bos)
     out = tmp_path / "out"

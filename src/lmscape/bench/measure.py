@@ -88,8 +88,15 @@ class RssSampler:
         self._lock = threading.Lock()
         self._window_peak = self._proc.memory_info().rss
         self._overall_peak = self._window_peak
+        self._samples = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def samples(self) -> int:
+        """How many readings have been taken so far (by the thread and by each call)."""
+        with self._lock:
+            return self._samples
 
     @property
     def mode(self) -> str:
@@ -101,6 +108,7 @@ class RssSampler:
         with self._lock:
             self._window_peak = max(self._window_peak, rss)
             self._overall_peak = max(self._overall_peak, rss)
+            self._samples += 1
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
