@@ -1,3 +1,4 @@
+import mmap
 import time
 
 import numpy as np
@@ -17,14 +18,17 @@ def test_percentiles_ignore_missing_values():
 def test_rss_sampler_sees_a_short_lived_allocation(use_kernel):
     with measure.RssSampler(interval_s=0.005, use_kernel=use_kernel) as sampler:
         before = sampler.take_peak()
-        block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
+        # 64 MiB of fresh pages, touched: mapped here, not taken from memory an allocator
+        # kept resident after an earlier free (which would not raise RSS at all)
+        block = mmap.mmap(-1, 64 * 2**20)
+        np.frombuffer(block, dtype=np.uint8)[:] = 1
         if sampler.mode.startswith("psutil"):
             # The block lives until the thread has read RSS twice: on a busy machine the
             # thread may wait far longer than its interval for a core or the GIL.
             _wait_for_samples(sampler, sampler.samples + 2)
         else:
             time.sleep(0.05)
-        del block
+        block.close()
         peak = sampler.take_peak()
     assert peak - before > 48 * 2**20
     assert sampler.peak >= peak
