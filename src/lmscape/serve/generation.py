@@ -77,6 +77,11 @@ class Generate:
     def kind(self) -> Kind:
         return "chat" if self.chat else "completions"
 
+    @property
+    def scores_prompt(self) -> bool:
+        """Completions with ``echo``: the prompt's tokens are scored too."""
+        return self.echo and not self.chat
+
     def _check_local(self) -> None:
         if self.stream and (self.logprobs or self.echo):
             raise GatewayError(400, "logprobs and echo are served without streaming for this "
@@ -92,13 +97,12 @@ class Generate:
         if not (self.logprobs or self.echo):
             return body
         pieces = lp.Pieces(backend)
-        echo = self.echo and not self.chat
         if not self.logprobs:
             scored = [[] for _ in results]
-        elif not echo and all(r.token_logprobs is not None for r in results):
+        elif not self.scores_prompt and all(r.token_logprobs is not None for r in results):
             scored = [r.token_logprobs for r in results]  # recorded while sampling
         else:
-            scored = backend.token_logprobs(lp.pairs_to_score(results, echo),
+            scored = backend.token_logprobs(lp.pairs_to_score(results, self.scores_prompt),
                                             top_n=self.top_logprobs)
         for choice, request, result, tokens in zip(body["choices"], self.requests, results,
                                                    scored, strict=True):
@@ -137,7 +141,7 @@ class Generate:
             events = gw.pool.stream(route, open_stream)
             return await self._open_stream(gw, ticket, route, events, _sse_backend)
 
-        record = self.top_logprobs if self.logprobs and not (self.echo and not self.chat) else None
+        record = self.top_logprobs if self.logprobs and not self.scores_prompt else None
 
         def run(backend: Backend) -> tuple[list[Result], dict[str, Any]]:
             results = backend.generate([replace(clamp_to_context(backend, route, r, self),
