@@ -69,20 +69,36 @@ def per_item_cost(cost: np.ndarray, n: int, m: int) -> np.ndarray:
     return cost
 
 
+def _paid(cost: np.ndarray, n: int, m: int, *, kind: str,
+          overhead: float) -> tuple[np.ndarray, float]:
+    """What each item costs when each member answers it (a cascade pays every member up
+    to the one that answers, a router only that one and its overhead), and the last
+    member's mean cost alone."""
+    cost = per_item_cost(cost, n, m)
+    paid_by = np.cumsum(cost, axis=1) if kind == "cascade" else cost + overhead
+    return paid_by, float(cost[:, -1].mean())
+
+
 def point(scores: np.ndarray, conf: np.ndarray, cost: np.ndarray, thresholds: list[float],
           *, kind: str, overhead: float = 0.0) -> CurvePoint:
     """Quality, cost and shares at one set of per-step thresholds."""
     scores = np.asarray(scores, dtype=float)
     n, m = scores.shape
-    cost = per_item_cost(cost, n, m)
+    return _point(scores, conf, *_paid(cost, n, m, kind=kind, overhead=overhead), thresholds)
+
+
+def _point(scores: np.ndarray, conf: np.ndarray, paid_by: np.ndarray, c_large: float,
+           thresholds: list[float]) -> CurvePoint:
+    """Quality, cost and shares at one set of per-step thresholds. ``paid_by[i, j]`` is
+    what item ``i`` costs when member ``j`` answers it; ``c_large`` the last member's
+    mean cost alone."""
+    n, m = scores.shape
     chosen = assign(conf, thresholds)
     rows = np.arange(n)
     quality = float(scores[rows, chosen].mean())
-    paid = (np.cumsum(cost, axis=1)[rows, chosen] if kind == "cascade"
-            else cost[rows, chosen] + overhead)
-    q_large, c_large = float(scores[:, -1].mean()), float(cost[:, -1].mean())
+    q_large = float(scores[:, -1].mean())
     shares = tuple(float(np.mean(chosen == j)) for j in range(m))
-    c = float(paid.mean())
+    c = float(paid_by[rows, chosen].mean())
     return CurvePoint(threshold=float(thresholds[0]), quality=quality, cost=c,
                       quality_rel=quality / q_large if q_large > 0 else float("nan"),
                       cost_rel=c / c_large if c_large > 0 else float("nan"), shares=shares)
@@ -98,11 +114,12 @@ def sweep(scores: np.ndarray, conf: np.ndarray, cost: np.ndarray, *, kind: str,
                         hint="give one score per member and one confidence per step")
     if scores.shape[0] == 0:
         raise DataError("no calibration items", hint="calibrate on a split with items")
+    n, m = scores.shape
+    paid_by, c_large = _paid(cost, n, m, kind=kind, overhead=overhead)  # once, not per point
     steps = conf.shape[1]
     grid = np.unique(np.concatenate([[0.0], np.clip(conf.ravel(), 0.0, 1.0),
                                      [np.nextafter(1.0, 2.0)]]))
-    return [point(scores, conf, cost, [float(t)] * steps, kind=kind, overhead=overhead)
-            for t in grid]
+    return [_point(scores, conf, paid_by, c_large, [float(t)] * steps) for t in grid]
 
 
 def smoothed(curve: list[CurvePoint]) -> list[float]:
