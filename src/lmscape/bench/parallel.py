@@ -4,8 +4,9 @@ Small local models do not keep several cores busy: llama.cpp's threads wait for 
 other at every step and torch's second thread adds little on short batches, so on a
 2-core machine two systems at one thread each finish sooner than one system at a time
 on two threads. ``run_parallel`` starts ``jobs`` worker processes (``spawn``: nothing of
-this process is copied into them), each pinned to ``cores // jobs`` threads, or to
-``LMSCAPE_THREADS`` where it is set (``LMSCAPE_THREADS``, ``OMP_NUM_THREADS``). Each worker reads the plans' items again from
+this process is copied into them), each running its models on ``cores // jobs``
+threads, or on ``LMSCAPE_THREADS`` where it is set (the worker sets ``LMSCAPE_THREADS``
+and ``OMP_NUM_THREADS`` to that count). Each worker reads the plans' items again from
 their ``source`` (the same seeded items), opens the same store and takes the next system
 from a shared queue until none is left: whole systems, so a model loads once, in one
 process, and the systems are balanced as they finish. A worker runs its system exactly
