@@ -107,13 +107,14 @@ def _worker(sources: list[dict[str, Any]], explicit: list[bool], db_url: str, th
     try:
         while (unit := units.get()) is not None:
             index, p, name = unit
-            if p not in plans:
-                source = dict(sources[p])
-                task = get_task(source.pop("task"))
-                plans[p] = BenchPlan(task=task, systems=[], spec=load_spec(task, **source),
-                                     explicit=explicit[p], source=sources[p])
             result = BenchResult()
             try:
+                if p not in plans:
+                    source = dict(sources[p])
+                    task = get_task(source.pop("task"))
+                    plans[p] = BenchPlan(task=task, systems=[],
+                                         spec=load_spec(task, **source),
+                                         explicit=explicit[p], source=sources[p])
                 run_timed(runner, plans[p], name, build, result, resume=options["resume"],
                           on_skip=skipped, base_url=options["base_url"])
             except BaseException as exc:  # noqa: BLE001 - the parent decides

@@ -25,9 +25,8 @@ def _card(name: str, owned_by: str) -> dict:
 async def list_models(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     key = await gw.caller(request)
-    data = [_card(r.name, r.owned_by) for r in gw.routes.values() if key is None or key.allows(r.name)]
-    data += [_card(name, "lmscape") for name in gw.policies.names()
-             if key is None or key.allows(name)]
+    data = [_card(name, gw.routes[name].owned_by if name in gw.routes else "lmscape")
+            for name in gw.visible(key)]
     return shapes.json_response({"object": "list", "data": data})
 
 
