@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from lmscape.bench.cost import local_cost_usd
+from lmscape.bench.measure import cpu_seconds
 from lmscape.bench.runner import Progress
 from lmscape.errors import ConfigError, DataError, require
 from lmscape.route.confidence import confidences
@@ -144,11 +145,15 @@ def cost_matrix(outcomes: list[MemberOutcomes]) -> tuple[np.ndarray, str]:
 
 
 def _router_heads(method: Any, items: list[Item], scores: np.ndarray, seed: int
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Cross-validated chances (n, m-1), final coef and intercept, encoder s/item."""
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """Cross-validated chances (n, m-1), final coef and intercept, and the encoder's
+    wall and CPU seconds per item."""
     sk_lm = require("sklearn.linear_model", package="scikit-learn", extra="hf")
     sk_ms = require("sklearn.model_selection", package="scikit-learn", extra="hf")
+    _ = method.encoder  # loaded before the timing: the overhead is its work per item
+    cpu_start = cpu_seconds()
     x, wall = method.embed([it.text for it in items])
+    cpu = (cpu_seconds() - cpu_start) / max(1, len(items))
     n, m = scores.shape
     chances = np.zeros((n, m - 1))
     coef = np.zeros((m - 1, x.shape[1]))
@@ -168,7 +173,7 @@ def _router_heads(method: Any, items: list[Item], scores: np.ndarray, seed: int
                                                     method="predict_proba")[:, 1]
             clf.fit(x, y)
         coef[j], intercept[j] = clf.coef_[0], clf.intercept_[0]
-    return chances, coef, intercept, wall
+    return chances, coef, intercept, wall, cpu
 
 
 def calibrate_built(method: Any, items: list[Item], *, split: str,
@@ -191,11 +196,12 @@ def calibrate_built(method: Any, items: list[Item], *, split: str,
         conf = np.stack([confidences(members[j], items, outcomes[j].predictions)
                          for j in range(len(members) - 1)], axis=1)
     else:
-        conf, coef, intercept, wall = _router_heads(method, items, scores, method.seed)
+        conf, coef, intercept, wall, cpu = _router_heads(method, items, scores, method.seed)
         method.set_weights(coef, intercept)
         router = RouterWeights(encoder=method.encoder_id, coef=coef.tolist(),
                                intercept=intercept.tolist())
-        overhead = local_cost_usd(wall) if unit == "usd" else wall
+        # the encoder's cost per item, in the members' unit
+        overhead = {"usd": local_cost_usd(wall), "cpu_s": cpu}.get(unit, wall)
     curve = sweep(scores, conf, cost, kind=method.kind, overhead=overhead)
     chosen = choose(curve, **goal)
     # just above 1 (every item escalates) stays as it is: no confidence reaches it
