@@ -22,11 +22,18 @@ from lmscape.bench.runner import Runner, RunSpec
 from lmscape.store import open_store
 
 class SlowVader(Vader):
+    calls = 0
+    hold_after = 0  # > 0: the batch after that many waits until the process is killed
+
     def predict(self, items):
+        SlowVader.calls += 1
+        if self.hold_after and SlowVader.calls > self.hold_after:
+            time.sleep(3600)
         time.sleep(float(self.params["delay"]))
         return super().predict(items)
 
 db, data, resume, delay = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4]
+SlowVader.hold_after = int(sys.argv[5])  # not a parameter: the resumed run is the same run
 task = TinySentiment(Path(data))
 spec = RunSpec(task=task, items=list(task.items("dev")), dataset="dev", params={"split": "dev"},
                train_items=lambda: list(task.items("train")))
@@ -36,10 +43,10 @@ print(out.run_id, out.n_resumed, out.n_computed, out.n_cached)
 """
 
 
-def _run(db, data, resume, delay="0.4", wait=True):
+def _run(db, data, resume, delay="0.15", wait=True, hold_after=0):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT, db, str(data), "1" if resume else "0",
-                             delay], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             delay, str(hold_after)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     if wait:
         out, err = proc.communicate(timeout=120)
@@ -63,10 +70,12 @@ def _predictions(store):
 def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path):
     from bench_helpers import write_jsonl
 
-    data = write_jsonl(tmp_path / "d.jsonl", 96)  # 96 items, batches of 8, 0.4 s a batch
+    data = write_jsonl(tmp_path / "d.jsonl", 96)  # 96 items, batches of 8, 0.15 s a batch
     killed_db = f"sqlite:///{tmp_path / 'killed.db'}"
     store = open_store(killed_db)
-    proc = _run(killed_db, data, resume=False, wait=False)
+    # three batches are stored, then the fourth waits: the kill lands half-way however
+    # slowly this machine schedules the test
+    proc = _run(killed_db, data, resume=False, wait=False, hold_after=3)
     deadline = time.monotonic() + 90
     while _count(store) < 24 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -86,7 +95,7 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path):
     assert len(ids) == len(set(ids)) == 96 and status == "done"
 
     clean_db = f"sqlite:///{tmp_path / 'clean.db'}"
-    _run(clean_db, data, resume=False, delay="0.15")
+    _run(clean_db, data, resume=False)
     clean = open_store(clean_db)
     assert _predictions(store) == _predictions(clean)
     store.close()
