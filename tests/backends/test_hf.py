@@ -208,13 +208,16 @@ def test_minilm_bf16_products_stay_close_to_float32(minilm, minilm_bf16):
     np.testing.assert_allclose(sims, exact[:5] @ exact[:5].T, atol=5e-3)
 
 
-def test_autocast_choice():
-    from lmscape.backends.hf_common import native_bf16, pick_autocast
+def test_autocast_choice(monkeypatch):
+    from lmscape.backends import hf_common
+    from lmscape.backends.hf_common import pick_autocast
 
     f32 = torch.float32
     assert pick_autocast("off", "cpu", f32) is None
     assert pick_autocast("bfloat16", "cpu", f32) is torch.bfloat16
-    assert pick_autocast("auto", "cpu", f32) is (torch.bfloat16 if native_bf16() else None)
+    for native in (True, False):  # "auto": bf16 only where the CPU multiplies it natively
+        monkeypatch.setattr(hf_common, "native_bf16", lambda native=native: native)
+        assert pick_autocast("auto", "cpu", f32) is (torch.bfloat16 if native else None)
     assert pick_autocast("bfloat16", "cpu", torch.float16) is None  # weights not float32
     assert pick_autocast("auto", "cuda", f32) is None  # CPU only
     with pytest.raises(ConfigError, match="autocast='fp8'"):
