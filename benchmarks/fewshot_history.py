@@ -83,7 +83,7 @@ def main() -> int:
         names = list(sides)
         for r in range(args.rounds):
             for name in names if r % 2 == 0 else names[::-1]:
-                side = run_side(sides[name], args.threads, args.n, Path(tmp) / f"home-{r}")
+                side = run_side(sides[name], args.threads, args.n, Path(tmp) / f"home-{r}-{name}")
                 totals[name]["wall_s"] += side["wall_s"]
                 totals[name]["cpu_s"] += side["cpu_s"]
                 labels.setdefault(name, side["labels"])

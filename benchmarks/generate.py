@@ -69,7 +69,9 @@ def print_sides(tokens: dict[str, int], wall: dict[str, float], cpu: dict[str, f
 
 def requantized(locator: str, kind: str) -> str:
     """A copy of the GGUF at ``locator`` in llama.cpp type ``kind`` (q4_0, q8_0...), in a
-    temporary folder; its path."""
+    temporary folder removed when the script exits; its path."""
+    import atexit
+    import shutil
     import tempfile
 
     import llama_cpp
@@ -80,6 +82,7 @@ def requantized(locator: str, kind: str) -> str:
     if ftype is None:
         raise SystemExit(f"--requantize {kind}: not a llama.cpp type (try q4_0 or q8_0)")
     out = Path(tempfile.mkdtemp(prefix="lmscape-requant-")) / f"model-{kind}.gguf"
+    atexit.register(shutil.rmtree, out.parent, ignore_errors=True)
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype, params.allow_requantize = ftype, True
     if llama_cpp.llama_model_quantize(str(locate(locator)).encode(), str(out).encode(),
